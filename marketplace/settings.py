@@ -1,0 +1,60 @@
+"""One typed settings object, read once from the environment (prefix MARKETPLACE_)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None  # None: the embedded PostgreSQL under data_dir
+    redis_url: str | None = None  # None: the embedded Valkey under data_dir
+    admin_token: str | None = None  # bootstrap admin bearer token
+    smtp_url: str | None = None  # smtp://user:pass@host:port ; None: e-mail alerts are logged
+    data_dir: Path = field(default_factory=lambda: Path(".marketplace"))
+    host: str = "127.0.0.1"
+    port: int = 8080
+    webhook_allow_private: bool = False
+    public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
+    secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            value = e.get(f"MARKETPLACE_{name}")
+            return value if value not in (None, "") else None
+
+        port_text = get("PORT")
+        try:
+            port = int(port_text) if port_text else 8080
+        except ValueError as exc:
+            raise SystemExit(f"MARKETPLACE_PORT must be a number, not {port_text!r}") from exc
+        return cls(
+            database_url=get("DATABASE_URL"),
+            redis_url=get("REDIS_URL"),
+            admin_token=get("ADMIN_TOKEN"),
+            smtp_url=get("SMTP_URL"),
+            data_dir=Path(get("DATA_DIR") or ".marketplace"),
+            host=get("HOST") or "127.0.0.1",
+            port=port,
+            webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE")),
+            public_url=get("PUBLIC_URL"),
+            secret_key=get("SECRET_KEY"),
+        )
+
+    def with_urls(self, database_url: str, redis_url: str) -> Settings:
+        return replace(self, database_url=database_url, redis_url=redis_url)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
