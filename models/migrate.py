@@ -16,7 +16,7 @@ _LOCK_KEY = 7_231_001  # arbitrary, fixed: the advisory lock that serialises mig
 
 def migration_files() -> list[tuple[str, str]]:
     folder = resources.files("models") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 

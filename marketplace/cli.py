@@ -1,0 +1,109 @@
+"""The `marketplace` command. Each sub-command lives in its own module; this file only wires
+arguments to them so that `--help` tells everything without reading the source."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+_EPILOG = """\
+settings (environment, prefix MARKETPLACE_):
+  DATABASE_URL   PostgreSQL URL; unset: an embedded PostgreSQL under DATA_DIR
+  REDIS_URL      Redis URL for the job queue; unset: an embedded Valkey under DATA_DIR
+  ADMIN_TOKEN    bootstrap admin bearer token (printed by `up` when generated)
+  SMTP_URL       smtp://user:password@host:port for e-mail alerts; unset: e-mails are logged
+  DATA_DIR       where embedded servers keep their data (default ./.marketplace)
+  HOST, PORT     where the API listens (default 127.0.0.1:8080)
+  WEBHOOK_ALLOW_PRIVATE  deliver webhooks to loopback/private addresses (tests, demos only)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketplace",
+        description="Buyer-seller matching engine for government digital marketplaces.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser(
+        "up",
+        help="everything in one process: servers, migrations, demo data, API and a worker",
+        description="Start the embedded PostgreSQL and Valkey (unless URLs are set), apply "
+        "migrations, load the demo data on first start, then run the API and a worker "
+        "together. Prints the URL and an admin token. Ctrl-C stops everything cleanly.",
+    )
+    p = sub.add_parser("serve", help="run the HTTP API only")
+    p.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    sub.add_parser("worker", help="run a background worker (matching, alerts, digests, relay)")
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+
+    p = sub.add_parser(
+        "import-dm",
+        help="import a Digital Marketplace opportunity-data CSV",
+        description="Import briefs (and, for awarded ones, the winning seller and the work as "
+        "a case study) from a Digital Marketplace opportunity-data.csv. Re-importing the same "
+        "file changes nothing; bad rows are reported with their line number and skipped.",
+    )
+    p.add_argument("file", help="path to the CSV (e.g. ../shared/data/dos-opportunities-2016-2017.csv)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
+        "eval",
+        help="ranking quality on past outcomes, ours beside BM25 and PostgreSQL full-text",
+        description="Build seller profiles from wins published before --split-date, rank every "
+        "seller for each later awarded brief whose winner had an earlier win, and report "
+        "recall@1, recall@10, MRR and NDCG@10 for our rules, BM25 and PostgreSQL ts_rank / "
+        "ts_rank_cd. Needs no running service (PostgreSQL FTS uses the embedded default or "
+        "MARKETPLACE_DATABASE_URL).",
+    )
+    p.add_argument("--opportunities", required=True, help="opportunity-data CSV")
+    p.add_argument("--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after")
+    p.add_argument("--rules", help="rules JSON file to evaluate instead of the defaults")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--fit", action="store_true", help="fit rule weights on outcomes before --split-date and propose a rule set")
+    p.add_argument("--out", help="with --fit: write the proposed rules JSON here")
+    p.add_argument("--no-peers", action="store_true", help="skip BM25 and PostgreSQL peers")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("token", help="manage API tokens")
+    tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    p = tsub.add_parser("create", help="create an account and print its bearer token (shown once)")
+    p.add_argument("--role", required=True, choices=["admin", "buyer", "seller"])
+    p.add_argument("--name", required=True, help="account name, e.g. a person or team")
+    p.add_argument("--organisation", default="", help="buyer organisation")
+    p.add_argument("--seller-id", type=int, help="for role seller: the seller profile it manages")
+    p.add_argument("--expires-days", type=int, help="token lifetime in days (default: no expiry)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from marketplace.logs import setup_logging
+
+    setup_logging(verbose=args.verbose)
+    if args.command == "eval":
+        from marketplace.evaluation import run_eval
+
+        return run_eval(args)
+    if args.command == "import-dm":
+        from marketplace.importer import run_import
+
+        return run_import(args)
+    from marketplace import runner
+
+    commands = {
+        "up": runner.run_up,
+        "serve": runner.run_serve,
+        "worker": runner.run_worker,
+        "migrate": runner.run_migrate,
+        "token": runner.run_token,
+    }
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
