@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         "a case study) from a Digital Marketplace opportunity-data.csv. Re-importing the same "
         "file changes nothing; bad rows are reported with their line number and skipped.",
     )
-    p.add_argument("file", help="path to the CSV (e.g. ../shared/data/dos-opportunities-2016-2017.csv)")
+    p.add_argument(
+        "file", help="path to the CSV (e.g. ../shared/data/dos-opportunities-2016-2017.csv)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
@@ -61,10 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         "MARKETPLACE_DATABASE_URL).",
     )
     p.add_argument("--opportunities", required=True, help="opportunity-data CSV")
-    p.add_argument("--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after")
+    p.add_argument(
+        "--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after"
+    )
     p.add_argument("--rules", help="rules JSON file to evaluate instead of the defaults")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--fit", action="store_true", help="fit rule weights on outcomes before --split-date and propose a rule set")
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit rule weights on outcomes before --split-date and propose a rule set",
+    )
     p.add_argument("--out", help="with --fit: write the proposed rules JSON here")
     p.add_argument("--no-peers", action="store_true", help="skip BM25 and PostgreSQL peers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
