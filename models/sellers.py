@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 import asyncpg
 
+from models.names import name_key
 from models.types import CaseStudy, Seller
 
 _COLUMNS = (
     "id, name, summary, categories, skills, locations, day_rate, sme, active, case_studies,"
     " created_at, updated_at"
 )
-# Words that vary between mentions of the same company ("Acme Ltd", "ACME Limited").
-_SUFFIXES = re.compile(
-    r"\b(limited|ltd|llp|plc|inc|incorporated|llc|uk|gmbh|co|company|corp|corporation|group)\b"
-)
-
-
-def name_key(name: str) -> str:
-    """Normalised company name: one company is one seller, however its name is written."""
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    text = text.replace("&", " and ")
-    text = re.sub(r"[^a-z0-9 ]+", " ", text)
-    text = _SUFFIXES.sub(" ", text)
-    text = re.sub(r"^the\s+", "", re.sub(r"\s+", " ", text).strip())
-    return text.replace(" ", "") or name.strip().lower()
 
 
 def _case_study(data: dict[str, Any]) -> CaseStudy:
