@@ -139,7 +139,10 @@ class EmbeddedPostgres:
         proc = subprocess.run(
             [self._bin("pg_ctl"), "-D", str(self.pgdata), "-w", "-t", str(int(timeout)),
              "-l", str(self.pgdata / "server.log"), "-o", options, "start"],
-            capture_output=True, **self._run_as(),  # type: ignore[call-overload]
+            # Own session: Ctrl-C in the terminal reaches only us, not the postmaster, so
+            # PostgreSQL stays up until our shutdown (API and worker drain first) stops it.
+            capture_output=True, start_new_session=True,
+            **self._run_as(),  # type: ignore[call-overload]
         )
         if proc.returncode != 0:
             log_text = ""
