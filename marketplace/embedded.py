@@ -98,13 +98,15 @@ class EmbeddedPostgres:
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
-        _open_up(self.pgdata)
+        # Parents only: PostgreSQL refuses a data directory that others can read (0700/0750).
+        _open_up(self.pgdata.parent)
         entry = pwd.getpwnam(_PG_SYSTEM_USER)
         for root, dirs, files in os.walk(self.pgdata):
             for name in [*dirs, *files]:
                 with suppress(OSError):
                     os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
         os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
+        self.pgdata.chmod(0o700)
 
     def _running_port(self) -> int | None:
         pidfile = self.pgdata / "postmaster.pid"
