@@ -289,8 +289,8 @@ def run_import(args: argparse.Namespace) -> int:
     except OutcomesFileError as exc:
         print(f"marketplace import-dm: {exc}", file=sys.stderr)
         return 1
-    except (OSError, asyncpg.PostgresError) as exc:
-        # The database is unreachable or refused us: nothing was half-imported (each row is
-        # its own transaction), so say so plainly instead of a traceback.
+    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+        # The database is unreachable, refused us or the embedded one did not start: nothing
+        # was half-imported (each row is its own transaction), so say so plainly.
         print(f"marketplace import-dm: database error: {exc}", file=sys.stderr)
         return 2

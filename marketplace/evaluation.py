@@ -1,0 +1,251 @@
+"""`marketplace eval`: ranking quality on past outcomes, ours beside the peers, same run.
+
+Seller profiles come only from wins published before --split-date; each later award whose
+winner had an earlier win is a query, and the candidates are every seller with an earlier
+win. Each ranker orders all candidates; the metrics say where the real winner landed.
+Ours needs no server. The PostgreSQL peer uses MARKETPLACE_DATABASE_URL when set (a temporary
+table only), else an embedded PostgreSQL in a temporary folder that is removed afterwards.
+
+--fit proposes a rule set fitted on data before the split only (an earlier split inside it),
+writes it to --out, and evaluates it on the real split beside the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from marketplace.peers import Ranks, bm25_ranks, postgres_fts_ranks
+from matcher.metrics import rank_of, summarise
+from matcher.outcomes import (
+    EvalSet,
+    Opportunity,
+    OutcomesFileError,
+    build_eval_set,
+    read_opportunities,
+)
+
+log = logging.getLogger(__name__)
+
+ROW_ORDER = ("ours", "ours_fitted", "bm25", "postgres_fts", "postgres_ts_rank")
+LABELS = {
+    "ours": "ours",
+    "ours_fitted": "ours (fitted rules)",
+    "bm25": "bm25 (bm25s)",
+    "postgres_fts": "postgres_fts (ts_rank_cd)",
+    "postgres_ts_rank": "postgres_ts_rank",
+}
+METRICS = ("recall@1", "recall@10", "mrr", "ndcg@10")
+
+
+class EvalError(Exception):
+    """A usage problem worth one line on stderr (exit 2)."""
+
+
+def _progress(items: Sequence[Any], desc: str, progress: bool) -> tqdm:
+    return tqdm(
+        items, desc=desc, unit="query", file=sys.stderr,
+        disable=not progress or not sys.stderr.isatty(),
+    )
+
+
+def ours_ranks(evalset: EvalSet, rules: Any = None, *, progress: bool = False) -> Ranks:
+    """Our matcher with the given Rules (None: defaults), every candidate in play."""
+    from matcher import Matcher
+
+    matcher = Matcher(rules).fit(evalset.sellers)
+    top_k = max(len(evalset.sellers), 1)
+    ranks: Ranks = []
+    for query in _progress(evalset.queries, "ours", progress):
+        matches = matcher.match(query.brief, top_k=top_k)
+        ranks.append(rank_of([m.seller_id for m in matches], query.relevant))
+    return ranks
+
+
+def fit_split_date(opps: Sequence[Opportunity], split: date) -> date:
+    """The date that leaves about half of the awards before `split` on each side of it: the
+    earlier half builds profiles, the later half are the training queries."""
+    dates = sorted(
+        o.published_at for o in opps if o.awarded and o.published_at and o.published_at < split
+    )
+    if len(dates) < 4:
+        raise EvalError(f"too few awarded opportunities before {split} to fit on ({len(dates)})")
+    return dates[len(dates) // 2]
+
+
+async def _postgres_ranks(evalset: EvalSet, progress: bool) -> dict[str, Ranks]:
+    from marketplace.settings import Settings
+    from models.db import connect
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        conn = await connect(settings.database_url)
+        try:
+            return await postgres_fts_ranks(conn, evalset.sellers, evalset.queries,
+                                            progress=progress)
+        finally:
+            await conn.close()
+    from marketplace.embedded import EmbeddedServices
+
+    with tempfile.TemporaryDirectory(prefix="marketplace-eval-") as tmp:
+        services = EmbeddedServices(Path(tmp))
+        url, _ = await asyncio.to_thread(services.start)
+        try:
+            conn = await connect(url)
+            try:
+                return await postgres_fts_ranks(conn, evalset.sellers, evalset.queries,
+                                                progress=progress)
+            finally:
+                await conn.close()
+        finally:
+            await asyncio.to_thread(services.stop)
+
+
+def _timed(results: dict[str, Any], timings: dict[str, float], key: str,
+           run: Callable[[], Ranks]) -> None:
+    started = time.perf_counter()
+    ranks = run()
+    timings[key] = time.perf_counter() - started
+    results[key] = summarise(ranks)
+
+
+def evaluate(
+    opps: Sequence[Opportunity],
+    split: date,
+    *,
+    rules: Any = None,
+    fitted_rules: Any = None,
+    peers: bool = True,
+    include_ours: bool = True,
+    progress: bool = False,
+    ours: Callable[[EvalSet, Any], Ranks] | None = None,
+) -> dict[str, Any]:
+    """Every ranker on one split. `ours` replaces our ranker (tests without a matcher)."""
+    evalset = build_eval_set(opps, split)
+    rank_ours = ours or (lambda es, r: ours_ranks(es, r, progress=progress))
+    results: dict[str, Any] = {
+        "n_queries": len(evalset.queries),
+        "n_candidates": len(evalset.sellers),
+        "split_date": split.isoformat(),
+    }
+    timings: dict[str, float] = {}
+    if include_ours:
+        _timed(results, timings, "ours", lambda: rank_ours(evalset, rules))
+    if fitted_rules is not None:
+        _timed(results, timings, "ours_fitted", lambda: rank_ours(evalset, fitted_rules))
+    if peers:
+        _timed(results, timings, "bm25", lambda: bm25_ranks(
+            evalset.sellers, evalset.queries, progress=progress))
+        started = time.perf_counter()
+        pg = asyncio.run(_postgres_ranks(evalset, progress))
+        timings["postgres"] = time.perf_counter() - started  # includes server start-up
+        for key, ranks in pg.items():
+            results[key] = summarise(ranks)
+    results["seconds"] = {k: round(v, 3) for k, v in timings.items()}
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    lines = [
+        f"split {results['split_date']}: {results['n_queries']} queries,"
+        f" {results['n_candidates']} candidate sellers",
+        f"{'ranker':<28}{'n':>5}" + "".join(f"{m:>11}" for m in METRICS),
+    ]
+    for key in ROW_ORDER:
+        row = results.get(key)
+        if row is None:
+            continue
+        lines.append(
+            f"{LABELS[key]:<28}{row['n_queries']:>5}"
+            + "".join(f"{row[m]:>11.4f}" for m in METRICS)
+        )
+    timings = results.get("seconds") or {}
+    if timings:
+        lines.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    return "\n".join(lines)
+
+
+def _matcher_available() -> bool:
+    try:
+        from matcher import Matcher, Rules  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _load_rules(path: str | None) -> Any:
+    from matcher import Rules, RulesError
+
+    if path is None:
+        return Rules()
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvalError(f"cannot read rules {path}: {exc}") from exc
+    try:
+        return Rules.from_dict(body)
+    except RulesError as exc:
+        raise EvalError(f"invalid rules in {path}: {exc}") from exc
+
+
+def _fit(opps: Sequence[Opportunity], split: date, base: Any, out: str,
+         progress: bool) -> tuple[Any, dict[str, Any]]:
+    from matcher.fit import fit_rules
+
+    fit_split = fit_split_date(opps, split)
+    train = build_eval_set(opps, fit_split, until=split)
+    if not train.queries:
+        raise EvalError(f"no training queries between {fit_split} and {split}")
+    fitted = fit_rules(train, base)
+    Path(out).write_text(json.dumps(fitted.to_dict(), indent=2, sort_keys=True) + "\n",
+                         encoding="utf-8")
+    return fitted, {"fit_split": fit_split.isoformat(), "n_train_queries": len(train.queries),
+                    "out": out}
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    progress = not getattr(args, "quiet", False)
+    try:
+        try:
+            split = date.fromisoformat(args.split_date)
+        except ValueError as exc:
+            raise EvalError(f"--split-date must be YYYY-MM-DD, not {args.split_date!r}") from exc
+        if args.fit and not args.out:
+            raise EvalError("--fit needs --out FILE for the proposed rules")
+        opps, errors = read_opportunities(args.opportunities)
+        for error in errors:
+            print(f"{args.opportunities}: line {error.line}: {error.message}", file=sys.stderr)
+        have_ours = _matcher_available()
+        if not have_ours:
+            log.warning("matcher.Matcher is not available: evaluating the peers only")
+        rules = _load_rules(args.rules) if have_ours else None
+        fitted, fit_info = None, None
+        if args.fit and have_ours:
+            fitted, fit_info = _fit(opps, split, rules, args.out, progress)
+        results = evaluate(opps, split, rules=rules, fitted_rules=fitted,
+                           peers=not args.no_peers, include_ours=have_ours, progress=progress)
+    except (EvalError, OutcomesFileError) as exc:
+        print(f"marketplace eval: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, EvalError) else 1
+    if fit_info is not None:
+        results["fit"] = fit_info
+    results["row_errors"] = len(errors)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(format_table(results))
+        if fit_info is not None:
+            print(f"fitted on queries {fit_info['fit_split']}..{split} "
+                  f"({fit_info['n_train_queries']}); rules written to {fit_info['out']}")
+    return 0
