@@ -1,0 +1,368 @@
+"""The fitted seller index: a TF-IDF matrix plus compact per-seller arrays.
+
+Memory layout (why it is fast and small):
+- text: one CSC matrix (float32 data, int32 indices) for the sellers present at `fit`, so a
+  query touches only the columns of its own terms; sellers added later live in a small
+  row-wise "delta" (same vocabulary and IDF, transformed not refitted) that is compacted into
+  the CSC when it grows.
+- per-seller facts as numpy arrays indexed by row: alive, active, category bitmasks and win
+  counts, location bitmasks, day rate, number of wins, last win day, SME.
+- sparse facts (buyer organisations, specialist roles) as key -> rows lists; skills as ids into
+  a skill vocabulary, so fuzzy matching runs on distinct short strings only.
+Rows are never reused: update = remove + add; removal clears `alive`. A full `fit` (cheap enough
+to run in a background thread) builds a fresh index and drops dead rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import chain
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.types import CATEGORIES, Seller
+
+from .text import (
+    STOP_WORDS,
+    TOKEN_RE,
+    is_anywhere,
+    norm_location,
+    norm_org,
+    norm_role,
+    seller_text,
+    stem,
+    terms,
+)
+
+MAX_CATEGORIES = 16  # category codes beyond this are not tracked (filters pass for them)
+MAX_LOCATIONS = 62  # bit 62 = "has untracked locations", bit 63 = "serves anywhere"
+_UNTRACKED_LOC = np.uint64(1 << 62)
+_ANYWHERE_LOC = np.uint64(1 << 63)
+
+
+def day_number(value: date | datetime | None) -> float:
+    """Days since 0001-01-01 (float), or nan."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, datetime):
+        return value.toordinal() + (value.hour * 3600 + value.minute * 60 + value.second) / 86400
+    return float(value.toordinal())
+
+
+@dataclass
+class TextModel:
+    """The fitted vocabulary and IDF; maps raw tokens to term ids (or -1 for stop words)."""
+
+    vocab: dict[str, int]
+    terms: list[str]
+    idf: np.ndarray  # float32, one per term
+    n_docs: int
+    raw_to_term: dict[str, int] = field(default_factory=dict)
+
+    def term_id(self, raw: str) -> int:
+        tid = self.raw_to_term.get(raw)
+        if tid is None:
+            tid = -1 if raw in STOP_WORDS else self.vocab.get(stem(raw), -1)
+            if len(self.raw_to_term) < 1_000_000:  # bounded: queries bring arbitrary words
+                self.raw_to_term[raw] = tid
+        return tid
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(term ids, l2-normalised sublinear tf-idf weights) of one seller text."""
+        counts = Counter(t for t in map(self.term_id, TOKEN_RE.findall(text.lower())) if t >= 0)
+        if not counts:
+            return np.empty(0, np.int32), np.empty(0, np.float32)
+        ids = np.fromiter(counts.keys(), np.int32, len(counts))
+        tf = np.fromiter(counts.values(), np.float32, len(counts))
+        weights = (1.0 + np.log(tf)) * self.idf[ids]
+        weights /= np.float32(np.linalg.norm(weights)) or np.float32(1.0)
+        order = np.argsort(ids)
+        return ids[order], weights[order].astype(np.float32)
+
+
+def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
+    """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF matrix of `docs`.
+
+    Equivalent to scikit-learn's TfidfVectorizer(sublinear_tf=True, smooth_idf=True) with our
+    tokenizer, but tokenises with one regex call per document and maps each distinct raw token
+    once, which makes it several times faster at 100k documents.
+    """
+    n = len(docs)
+    toks = [TOKEN_RE.findall(d.lower()) for d in docs]
+    lengths = np.fromiter(map(len, toks), np.int64, n)
+    raw_vocab: set[str] = set()
+    for t in toks:
+        raw_vocab.update(t)
+    vocab: dict[str, int] = {}
+    raw_to_term: dict[str, int] = {}
+    for raw in sorted(raw_vocab):  # sorted: term ids do not depend on hash seeds
+        if raw in STOP_WORDS:
+            raw_to_term[raw] = -1
+        else:
+            raw_to_term[raw] = vocab.setdefault(stem(raw), len(vocab))
+    n_terms = len(vocab)
+    total = int(lengths.sum())
+    flat = np.fromiter(map(raw_to_term.__getitem__, chain.from_iterable(toks)), np.int32, total)
+    del toks
+    rows = np.repeat(np.arange(n, dtype=np.int32), lengths)
+    keep = flat >= 0
+    flat, rows = flat[keep], rows[keep]
+    # One sort of (row, term) keys gives the term counts per document.
+    keys = rows.astype(np.int64) * max(n_terms, 1) + flat
+    keys.sort()
+    uniq_mask = np.empty(len(keys), bool)
+    if len(keys):
+        uniq_mask[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=uniq_mask[1:])
+    starts = np.flatnonzero(uniq_mask)
+    counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
+    ukeys = keys[starts]
+    del keys, flat, rows, keep
+    doc = (ukeys // max(n_terms, 1)).astype(np.int32)
+    term = (ukeys % max(n_terms, 1)).astype(np.int32)
+    df = np.bincount(term, minlength=n_terms)
+    idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+    data = (1.0 + np.log(counts)) * idf[term]
+    sq = np.bincount(doc, weights=data.astype(np.float64) ** 2, minlength=n)
+    norms = np.sqrt(sq).astype(np.float32)
+    norms[norms == 0] = 1.0
+    data = (data / norms[doc]).astype(np.float32)
+    # Build CSC directly: order entries by term (stable, so rows stay sorted within a column).
+    order = np.argsort(term, kind="stable")
+    indptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(np.bincount(term, minlength=n_terms), out=indptr[1:])
+    matrix = sp.csc_matrix(
+        (data[order], doc[order], indptr.astype(np.int32) if len(data) < 2**31 else indptr),
+        shape=(n, n_terms),
+    )
+    # Explanations show a word as buyers write it (shortest surface form), not the stem.
+    display = sorted(vocab, key=vocab.__getitem__)
+    for raw in sorted(raw_vocab, key=len, reverse=True):
+        tid = raw_to_term[raw]
+        if tid >= 0:
+            display[tid] = raw
+    model = TextModel(vocab, display, idf, n, raw_to_term)
+    return model, matrix
+
+
+class _Grow:
+    """A numpy array that grows by doubling (rows appended by `add`)."""
+
+    def __init__(self, dtype: type | np.dtype, capacity: int, fill: float | int = 0) -> None:
+        self.fill = fill
+        self.data = np.full(max(capacity, 16), fill, dtype=dtype)
+
+    def ensure(self, size: int) -> None:
+        if size > len(self.data):
+            bigger = np.full(max(size, 2 * len(self.data)), self.fill, dtype=self.data.dtype)
+            bigger[: len(self.data)] = self.data
+            self.data = bigger
+
+
+class SellerIndex:
+    """All fitted state of a Matcher. Built by `SellerIndex.build(sellers)`."""
+
+    def __init__(self, text: TextModel, matrix: sp.csc_matrix, capacity: int) -> None:
+        self.text = text
+        self.matrix = matrix  # rows 0..n_main-1
+        self.n_main = matrix.shape[0]
+        self.n_rows = 0
+        self.row_of: dict[int, int] = {}
+        self.ids = _Grow(np.int64, capacity, -1)
+        self.alive = _Grow(np.bool_, capacity, False)
+        self.active = _Grow(np.bool_, capacity, True)
+        self.sme = _Grow(np.bool_, capacity, False)
+        self.day_rate = _Grow(np.float32, capacity, np.nan)
+        self.n_wins = _Grow(np.float32, capacity, 0)
+        self.last_win = _Grow(np.float32, capacity, np.nan)
+        self.cat_declared = _Grow(np.uint32, capacity, 0)  # bit per category code
+        self.loc_mask = _Grow(np.uint64, capacity, 0)  # bit per location code (+ 2 flags)
+        self.has_locations = _Grow(np.bool_, capacity, False)
+        self.cat_wins = np.zeros((max(capacity, 16), MAX_CATEGORIES), np.uint16)
+        self.category_code: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
+        self.location_code: dict[str, int] = {}
+        self.org_rows: dict[str, list[int]] = {}  # normalised buyer -> rows (once per win)
+        self.role_rows: dict[str, list[int]] = {}  # normalised role -> rows (once per job)
+        self.skill_vocab: dict[str, int] = {}  # lowercased skill -> id
+        self.skill_names: list[str] = []
+        self.skill_terms: list[frozenset[str]] = []
+        self.row_skills: list[tuple[int, ...]] = []
+        self.row_orgs: list[tuple[str, ...]] = []  # for explanations
+        # Delta: text rows of sellers added after fit (row >= n_main).
+        self.delta_rows: list[int] = []
+        self.delta_vectors: list[tuple[np.ndarray, np.ndarray]] = []
+        self._delta_csr: sp.csr_matrix | None = None
+        self.version = 0  # bumped on every change (caches key on it)
+
+    # -- building --------------------------------------------------------------------------
+    @classmethod
+    def build(cls, sellers: list[Seller]) -> SellerIndex:
+        text, matrix = fit_text([seller_text(s) for s in sellers])
+        index = cls(text, matrix, len(sellers))
+        for seller in sellers:
+            if seller.id in index.row_of:
+                raise ValueError(f"duplicate seller id {seller.id}")
+            index._append_facts(seller)
+        index.version += 1
+        return index
+
+    def _code(self, table: dict[str, int], key: str, limit: int) -> int:
+        code = table.get(key)
+        if code is None:
+            if len(table) >= limit:
+                return -1
+            code = table[key] = len(table)
+        return code
+
+    def _append_facts(self, seller: Seller) -> int:
+        row = self.n_rows
+        self.n_rows += 1
+        for arr in (self.ids, self.alive, self.active, self.sme, self.day_rate, self.n_wins,
+                    self.last_win, self.cat_declared, self.loc_mask, self.has_locations):
+            arr.ensure(self.n_rows)
+        if self.n_rows > len(self.cat_wins):
+            bigger = np.zeros((2 * len(self.cat_wins), MAX_CATEGORIES), np.uint16)
+            bigger[: len(self.cat_wins)] = self.cat_wins
+            self.cat_wins = bigger
+        self.row_of[seller.id] = row
+        self.ids.data[row] = seller.id
+        self.alive.data[row] = True
+        self.active.data[row] = bool(seller.active)
+        self.sme.data[row] = bool(seller.sme)
+        if seller.day_rate is not None and seller.day_rate > 0:
+            self.day_rate.data[row] = seller.day_rate
+
+        cats = 0
+        for cat in seller.categories:
+            code = self._code(self.category_code, cat, MAX_CATEGORIES)
+            cats |= (1 << code) if code >= 0 else 0
+        loc_bits = 0
+        located = False
+
+        def add_location(loc: str) -> None:
+            nonlocal loc_bits, located
+            if not loc.strip():
+                return
+            located = True
+            if is_anywhere(loc):
+                loc_bits |= 1 << 63
+                return
+            code = self._code(self.location_code, norm_location(loc), MAX_LOCATIONS)
+            loc_bits |= (1 << code) if code >= 0 else (1 << 62)
+
+        for loc in seller.locations:
+            add_location(loc)
+        wins = 0
+        last = float("nan")
+        orgs: list[str] = []
+        for cs in seller.case_studies:
+            is_win = cs.won_at is not None or cs.brief_id is not None
+            if cs.category:
+                code = self._code(self.category_code, cs.category, MAX_CATEGORIES)
+                if code >= 0:
+                    cats |= 1 << code  # past work in a category shows eligibility for it
+                    if is_win:
+                        self.cat_wins[row, code] = min(65535, int(self.cat_wins[row, code]) + 1)
+            if cs.location:
+                add_location(cs.location)
+            if cs.organisation:
+                org = norm_org(cs.organisation)
+                if org:
+                    self.org_rows.setdefault(org, []).append(row)
+                    orgs.append(cs.organisation)
+            if cs.role:
+                role = norm_role(cs.role)
+                if role:
+                    self.role_rows.setdefault(role, []).append(row)
+            if is_win:
+                wins += 1
+                day = day_number(cs.won_at)
+                if day == day and not (last >= day):
+                    last = day
+        self.cat_declared.data[row] = cats
+        self.loc_mask.data[row] = np.uint64(loc_bits)
+        self.has_locations.data[row] = located
+        self.n_wins.data[row] = wins
+        self.last_win.data[row] = last
+        self.row_skills.append(tuple(self._skill_id(s) for s in seller.skills if s.strip()))
+        self.row_orgs.append(tuple(dict.fromkeys(orgs)))
+        return row
+
+    def _skill_id(self, skill: str) -> int:
+        key = " ".join(skill.lower().split())
+        sid = self.skill_vocab.get(key)
+        if sid is None:
+            sid = self.skill_vocab[key] = len(self.skill_names)
+            self.skill_names.append(skill.strip())
+            self.skill_terms.append(frozenset(terms(key)))
+        return sid
+
+    # -- incremental changes ---------------------------------------------------------------
+    def add(self, seller: Seller) -> None:
+        if seller.id in self.row_of:
+            raise ValueError(f"seller {seller.id} is already indexed; use update")
+        row = self._append_facts(seller)
+        self.delta_rows.append(row)
+        self.delta_vectors.append(self.text.vector(seller_text(seller)))
+        self._delta_csr = None
+        self.version += 1
+
+    def remove(self, seller_id: int) -> bool:
+        row = self.row_of.pop(seller_id, None)
+        if row is None:
+            return False
+        self.alive.data[row] = False
+        self.version += 1
+        return True
+
+    def update(self, seller: Seller) -> None:
+        self.remove(seller.id)
+        self.add(seller)
+
+    def delta_matrix(self) -> sp.csr_matrix:
+        """Text rows of sellers added since fit, as CSR (one row per entry of delta_rows)."""
+        if self._delta_csr is None:
+            n_terms = len(self.text.terms)
+            if self.delta_vectors:
+                indptr = np.zeros(len(self.delta_vectors) + 1, np.int64)
+                np.cumsum([len(i) for i, _ in self.delta_vectors], out=indptr[1:])
+                indices = np.concatenate([i for i, _ in self.delta_vectors])
+                data = np.concatenate([w for _, w in self.delta_vectors])
+            else:
+                indptr, indices, data = np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(
+                    0, np.float32)
+            self._delta_csr = sp.csr_matrix(
+                (data, indices, indptr), shape=(len(self.delta_vectors), n_terms)
+            )
+        return self._delta_csr
+
+    # -- views -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def rows_for(self, table: dict[str, list[int]], key: str) -> np.ndarray:
+        rows = table.get(key)
+        return np.asarray(rows, dtype=np.int64) if rows else np.empty(0, np.int64)
+
+    def drift(self) -> float:
+        """Share of indexed sellers whose text was transformed with an IDF fitted without them.
+
+        The live index owner refits (in the background) when this grows, e.g. above 0.2.
+        """
+        return len(self.delta_rows) / max(1, len(self.row_of))
+
+    def memory_bytes(self) -> int:
+        m = self.matrix
+        total = m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.cat_wins.nbytes
+        for arr in (self.ids, self.alive, self.active, self.sme, self.day_rate, self.n_wins,
+                    self.last_win, self.cat_declared, self.loc_mask, self.has_locations):
+            total += arr.data.nbytes
+        return total
+
+
+def iter_rows(index: SellerIndex, ids: Iterable[int]) -> list[int]:
+    return [index.row_of[i] for i in ids if i in index.row_of]

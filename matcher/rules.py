@@ -1,0 +1,245 @@
+"""Matching rules: weights, thresholds, hard filters, synonyms, aliases, per-category overrides.
+
+Rules are plain data. `Rules.from_dict` is the only way untrusted input (the rules API, a JSON
+file proposed by `marketplace eval --fit`) becomes a `Rules`; it rejects unknown keys and wrong
+types with a `RulesError` whose `.field` is the dotted path of the offending value, so the API
+can answer 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# One weight per signal; every signal is in 0..1 (see matcher/signals.py for their meaning).
+SIGNALS: tuple[str, ...] = (
+    "text",  # TF-IDF cosine of brief text vs seller text
+    "skills",  # fuzzy overlap of the brief's skill criteria with the seller's skills
+    "category",  # seller has won / declared the brief's category
+    "role",  # seller has done the brief's specialist role before
+    "location",  # seller serves (has worked in) the brief's location
+    "buyer",  # past work for the same buyer organisation
+    "wins",  # number of past wins, log-scaled
+    "recency",  # how recent the seller's last win is
+    "sme",  # small or medium enterprise
+)
+
+# Defaults chosen from first principles (not tuned on any split): words matter most, then what
+# the marketplace knows about past work. `marketplace eval --fit` proposes fitted ones.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "text": 3.0,
+    "skills": 1.0,
+    "category": 1.0,
+    "role": 1.0,
+    "location": 0.5,
+    "buyer": 1.5,
+    "wins": 1.5,
+    "recency": 1.0,
+    "sme": 0.1,
+}
+
+
+class RulesError(ValueError):
+    """Invalid rules; `field` is the dotted path of the bad value (e.g. "weights.text")."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    shortlist_threshold: float = 0.05
+    alert_threshold: float = 0.25
+    max_alerts_per_brief: int = 500
+    require_active: bool = True
+    require_category: bool = True
+    require_location: bool = False
+    require_day_rate: bool = True
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
+    skill_aliases: dict[str, str] = field(default_factory=dict)
+    category_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Days for the recency signal to fall to 1/e.
+    recency_days: float = 365.0
+
+    # -- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                value = _copy(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, *, _path: str = "", _partial: bool = False) -> Rules:
+        if not isinstance(data, dict):
+            raise RulesError(_path, "must be an object")
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            path = f"{_path}.{key}" if _path else str(key)
+            if key not in known:
+                raise RulesError(path, "unknown field")
+            kwargs[key] = _validate_field(key, value, path)
+        if "weights" in kwargs and not _partial:
+            merged = dict(DEFAULT_WEIGHTS)
+            merged.update(kwargs["weights"])
+            kwargs["weights"] = merged
+        rules = cls(**kwargs)
+        if sum(rules.weights.values()) <= 0 and not _partial:
+            raise RulesError(f"{_path}.weights" if _path else "weights", "at least one > 0")
+        if rules.alert_threshold < rules.shortlist_threshold and not _partial:
+            # Alerts go to shortlisted sellers only, so a lower alert threshold is a mistake.
+            raise RulesError(
+                f"{_path}.alert_threshold" if _path else "alert_threshold",
+                "must be >= shortlist_threshold",
+            )
+        return rules
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        number01 = {"type": "number", "minimum": 0, "maximum": 1}
+        str_list = {"type": "array", "items": {"type": "string", "minLength": 1}}
+        props: dict[str, Any] = {
+            "weights": {
+                "type": "object",
+                "properties": {s: {"type": "number", "minimum": 0} for s in SIGNALS},
+                "additionalProperties": False,
+            },
+            "shortlist_threshold": number01,
+            "alert_threshold": number01,
+            "max_alerts_per_brief": {"type": "integer", "minimum": 0},
+            "require_active": {"type": "boolean"},
+            "require_category": {"type": "boolean"},
+            "require_location": {"type": "boolean"},
+            "require_day_rate": {"type": "boolean"},
+            "synonyms": {"type": "object", "additionalProperties": str_list},
+            "skill_aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+            "recency_days": {"type": "number", "exclusiveMinimum": 0},
+        }
+        override = {
+            "type": "object",
+            "properties": {k: v for k, v in props.items()},
+            "additionalProperties": False,
+        }
+        props["category_overrides"] = {"type": "object", "additionalProperties": override}
+        return {
+            "title": "Rules",
+            "type": "object",
+            "properties": props,
+            "additionalProperties": False,
+        }
+
+    # -- derived rules -----------------------------------------------------------------------
+    def for_category(self, category: str) -> Rules:
+        """These rules with the override for `category` merged in (weights merge per key)."""
+        override = self.category_overrides.get(category)
+        if not override:
+            return self
+        changes = dict(override)
+        if "weights" in changes:
+            weights = dict(self.weights)
+            weights.update(changes["weights"])
+            changes["weights"] = weights
+        return replace(self, **changes)
+
+    def normalised_weights(self) -> dict[str, float]:
+        total = sum(max(0.0, self.weights.get(s, 0.0)) for s in SIGNALS)
+        return {s: max(0.0, self.weights.get(s, 0.0)) / total for s in SIGNALS}
+
+    def key(self) -> tuple[Any, ...]:
+        """Hashable identity, for caches keyed by rules."""
+        return tuple(sorted((k, repr(v)) for k, v in self.to_dict().items()))
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _number(value: Any, path: str, lo: float = 0.0, hi: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RulesError(path, "must be a number")
+    number = float(value)
+    if not math.isfinite(number) or number < lo or (hi is not None and number > hi):
+        bound = f"between {lo:g} and {hi:g}" if hi is not None else f">= {lo:g}"
+        raise RulesError(path, f"must be {bound}")
+    return number
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RulesError(path, "must be a non-empty string")
+    return value.strip()
+
+
+def _validate_field(key: str, value: Any, path: str) -> Any:
+    if key == "weights":
+        if not isinstance(value, dict):
+            raise RulesError(path, "must be an object")
+        out: dict[str, float] = {}
+        for name, w in value.items():
+            if name not in SIGNALS:
+                raise RulesError(f"{path}.{name}", f"unknown signal (one of {', '.join(SIGNALS)})")
+            out[name] = _number(w, f"{path}.{name}")
+        return out
+    if key in ("shortlist_threshold", "alert_threshold"):
+        return _number(value, path, 0.0, 1.0)
+    if key == "recency_days":
+        number = _number(value, path)
+        if number <= 0:
+            raise RulesError(path, "must be > 0")
+        return number
+    if key == "max_alerts_per_brief":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RulesError(path, "must be an integer >= 0")
+        return value
+    if key.startswith("require_"):
+        if not isinstance(value, bool):
+            raise RulesError(path, "must be true or false")
+        return value
+    if key == "synonyms":
+        if not isinstance(value, dict):
+            raise RulesError(path, "must be an object of term -> list of terms")
+        syn: dict[str, list[str]] = {}
+        for term, alts in value.items():
+            tpath = f"{path}.{term}"
+            _string(term, tpath)
+            if not isinstance(alts, list):
+                raise RulesError(tpath, "must be a list of strings")
+            syn[term.strip().lower()] = [
+                _string(a, f"{tpath}[{i}]").lower() for i, a in enumerate(alts)
+            ]
+        return syn
+    if key == "skill_aliases":
+        if not isinstance(value, dict):
+            raise RulesError(path, "must be an object of alias -> skill")
+        return {
+            _string(a, f"{path}.{a}").lower(): _string(s, f"{path}.{a}").lower()
+            for a, s in value.items()
+        }
+    if key == "category_overrides":
+        if not isinstance(value, dict):
+            raise RulesError(path, "must be an object of category -> partial rules")
+        overrides: dict[str, dict[str, Any]] = {}
+        for cat, body in value.items():
+            cpath = f"{path}.{cat}"
+            _string(cat, cpath)
+            if not isinstance(body, dict):
+                raise RulesError(cpath, "must be an object")
+            if "category_overrides" in body:
+                raise RulesError(f"{cpath}.category_overrides", "overrides cannot nest")
+            Rules.from_dict(body, _path=cpath, _partial=True)  # validates, names the field
+            overrides[cat] = {
+                k: _validate_field(k, v, f"{cpath}.{k}") for k, v in body.items()
+            }
+        return overrides
+    raise RulesError(path, "unknown field")  # pragma: no cover - guarded by from_dict

@@ -1,0 +1,112 @@
+"""Text normalisation shared by the index and the queries: tokens, stems, organisations, roles.
+
+Tokenising is the cost of `fit` at scale, so it is one C-level regex per document and the
+per-token Python work happens once per *distinct* token (stemming, stop words), not per token.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from models.types import Brief, Seller
+
+# Two or more characters; keeps "c#", "c++", "3d"; splits "user-centred" and "node.js".
+TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9+#]+")
+_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_BRACKETS_RE = re.compile(r"[(\[][^)\]]*[)\]]")
+_NON_WORD_RE = re.compile(r"[^a-z0-9]+")
+
+# Words that carry no meaning in this domain on top of English stop words.
+STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS) | {
+    "ltd", "limited", "plc", "llp", "uk", "inc", "co", "eg", "ie", "etc", "will", "able",
+}
+
+# Locations that mean "anywhere": a brief there needs no local seller; a seller there serves all.
+ANYWHERE: frozenset[str] = frozenset(
+    {"offsite", "off site", "remote", "anywhere", "any", "national", "nationwide", "uk",
+     "united kingdom", "uk wide", "all", "no specific location"}
+)
+
+
+@lru_cache(maxsize=200_000)
+def stem(token: str) -> str:
+    """A deliberately light stemmer: plurals only (developers -> developer, services -> service).
+
+    Heavier stemming merges words buyers keep apart (e.g. "design" / "designer").
+    """
+    if len(token) <= 3 or not token.isalpha():
+        return token
+    if token.endswith("ies") and len(token) > 4:
+        return token[:-3] + "y"
+    if token.endswith("sses"):
+        return token[:-2]
+    if token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+def tokens(text: str) -> list[str]:
+    """Raw tokens (lowercased, not stemmed, stop words kept): the cheap first pass."""
+    return TOKEN_RE.findall(text.lower())
+
+
+def terms(text: str) -> list[str]:
+    """Index terms: stemmed tokens without stop words."""
+    return [stem(t) for t in TOKEN_RE.findall(text.lower()) if t not in STOP_WORDS]
+
+
+def norm_phrase(text: str) -> str:
+    """Lowercase, split camelCase, punctuation to spaces ("technicalArchitect" -> 2 words)."""
+    return _NON_WORD_RE.sub(" ", _CAMEL_RE.sub(" ", text).lower()).strip()
+
+
+@lru_cache(maxsize=50_000)
+def norm_org(name: str) -> str:
+    """Normalise a buyer organisation so that spellings of one buyer compare equal.
+
+    "Government Digital Services [GDS]" and "Government Digital Service" -> "government digital
+    service"; "&" -> "and"; bracketed abbreviations and leading "the" dropped.
+    """
+    text = _BRACKETS_RE.sub(" ", name.lower().replace("&", " and "))
+    words = [stem(w) for w in _NON_WORD_RE.sub(" ", text).split()]
+    if words and words[0] == "the":
+        words = words[1:]
+    return " ".join(words)
+
+
+def norm_role(role: str) -> str:
+    return " ".join(stem(w) for w in norm_phrase(role).split())
+
+
+def norm_location(location: str) -> str:
+    return " ".join(norm_phrase(location).split())
+
+
+def is_anywhere(location: str) -> bool:
+    return norm_location(location) in ANYWHERE
+
+
+def seller_text(seller: Seller) -> str:
+    """What the seller's text vector is built from: profile, skills and past work."""
+    # The name is left out: it says who, not what (and "Consulting" would match every brief).
+    parts = [seller.summary, " ".join(seller.skills)]
+    for cs in seller.case_studies:
+        parts.append(cs.title)
+        if cs.summary:
+            parts.append(cs.summary)
+        if cs.role:
+            parts.append(norm_phrase(cs.role))
+    return "\n".join(p for p in parts if p)
+
+
+def brief_fields(brief: Brief) -> list[tuple[str, float]]:
+    """The brief's text fields with their weights: the title says most about the work."""
+    fields: list[tuple[str, float]] = [(brief.title, 2.0), (brief.summary, 1.0)]
+    if brief.role:
+        fields.append((norm_phrase(brief.role), 1.0))
+    fields.extend((s, 1.0) for s in brief.essential_skills)
+    fields.extend((s, 0.5) for s in brief.nice_to_have_skills)
+    return [(text, w) for text, w in fields if text]
