@@ -201,7 +201,10 @@ def _load_rules(path: str | None) -> Any:
 
 def _fit(opps: Sequence[Opportunity], split: date, base: Any, out: str,
          progress: bool) -> tuple[Any, dict[str, Any]]:
-    from matcher.fit import fit_rules
+    try:
+        from matcher.fit import fit_rules
+    except ImportError as exc:
+        raise EvalError(f"--fit is not available: {exc}") from exc
 
     fit_split = fit_split_date(opps, split)
     train = build_eval_set(opps, fit_split, until=split)

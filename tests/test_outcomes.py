@@ -144,3 +144,24 @@ def test_dev_data_parses_cleanly() -> None:
         for cs in seller.case_studies:
             assert cs.won_at is not None and cs.won_at < split
     assert all(q.brief.published_at and q.brief.published_at.date() >= split for q in es.queries)
+
+
+def test_later_rows_not_in_the_dev_data_work_the_same(tmp_path: Path) -> None:
+    """Dev data plus awards from 2018 that the dev data never saw: split at 2018-01-01, the
+    new rows are the queries and every 2016-2017 winner is a candidate."""
+    dev = (SHARED_DATA / "dos-opportunities-2016-2017.csv").read_text(encoding="utf-8")
+    later = [
+        row("90001", "New platform", "2018-02-01", winner="Kainos Software Limited"),
+        row("90002", "New research", "2018-03-01", winner="Methods Business and Digital "
+            "Technology Ltd"),
+        row("90003", "Unknown winner", "2018-03-02", winner="Never Seen Before Ltd"),
+    ]
+    path = tmp_path / "later.csv"
+    path.write_text(dev.rstrip("\n") + "\n" + "\n".join(later) + "\n", encoding="utf-8")
+    opps, errors = read_opportunities(path)
+    assert errors == []
+    es = build_eval_set(opps, date(2018, 1, 1))
+    assert [q.brief.id for q in es.queries] == [90001, 90002]
+    names = {s.id: s.name for s in es.sellers}
+    assert [names[q.relevant] for q in es.queries] == [
+        "Kainos Software Ltd", "Methods Business and Digital Technology Limited"]
