@@ -1,0 +1,80 @@
+"""What every job finds in its arq ctx, created once per worker process.
+
+ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one aiohttp session),
+mailer, signing_key, sem (bounds requests in flight across all jobs), outcomes (batched result
+writer), redis (arq's own pool), worker (the arq Worker, to know when it is shutting down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from marketplace.settings import Settings
+from models.db import create_pool
+from workers.config import WorkerConfig
+from workers.delivery import Mailer, make_http_session
+from workers.unsubscribe import signing_key
+
+Ctx = dict[str, Any]
+log = logging.getLogger("workers")
+
+
+def stopping(ctx: Ctx) -> bool:
+    """True once the worker got SIGTERM: finish the batch in hand, claim no more."""
+    worker = ctx.get("worker")
+    return bool(ctx.get("stopping")) or (worker is not None and not worker.allow_pick_jobs)
+
+
+async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> None:
+    from workers.jobs import Outcomes
+    from workers.live_index import LiveMatcher
+
+    assert settings.database_url, "the worker needs a database URL"
+    pool = await create_pool(settings.database_url, min_size=2, max_size=10)
+    live = LiveMatcher(
+        pool,
+        settings.database_url,
+        refit_seconds=config.refit_seconds,
+        refit_after_changes=config.refit_after_changes,
+    )
+    try:
+        await live.start()
+    except BaseException:
+        await pool.close()
+        raise
+    outcomes = Outcomes(ctx)
+    ctx.update(
+        settings=settings,
+        config=config,
+        pool=pool,
+        live=live,
+        http=make_http_session(config, allow_private=settings.webhook_allow_private),
+        mailer=Mailer(settings.smtp_url, timeout=config.smtp_timeout),
+        signing_key=signing_key(settings.secret_key, settings.database_url),
+        sem=asyncio.Semaphore(config.concurrency),
+        outcomes=outcomes,
+    )
+    ctx["outcomes_task"] = asyncio.create_task(outcomes.run(), name="delivery-outcomes")
+
+
+async def close_resources(ctx: Ctx) -> None:
+    task = ctx.pop("outcomes_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    outcomes = ctx.get("outcomes")
+    if outcomes is not None:
+        try:
+            await outcomes.flush()
+        except Exception:
+            log.exception("could not record the last delivery results; they will be resent")
+    if "http" in ctx:
+        await ctx.pop("http").close()
+    if "live" in ctx:
+        await ctx.pop("live").stop()
+    if "pool" in ctx:
+        await ctx.pop("pool").close()

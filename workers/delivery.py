@@ -1,0 +1,320 @@
+"""Delivery channels: HMAC-signed webhooks and SMTP e-mail.
+
+Senders raise DeliveryError; `permanent=True` means no retry can help (a refused address, no
+channel configured), anything else is retried with backoff by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+import aiosmtplib
+import orjson
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from workers.config import WorkerConfig
+from workers.unsubscribe import unsubscribe_url
+
+log = logging.getLogger("workers.delivery")
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+# ---------------------------------------------------------------------------------------------
+# Payloads
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def why_you(alert: Mapping[str, Any]) -> str:
+    explanation = alert.get("explanation") or {}
+    summary = explanation.get("summary") if isinstance(explanation, dict) else None
+    if summary:
+        return str(summary)
+    return f"Your profile matches this brief (score {alert['score']:.2f})."
+
+
+def alert_payload(alert: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    """The JSON a webhook receives for one alert."""
+    return {
+        "type": "opportunity.matched",
+        "alert_id": alert["id"],
+        "seller_id": alert["seller_id"],
+        "score": round(float(alert["score"]), 4),
+        "rank": alert.get("rank"),
+        "why_you": why_you(alert),
+        "explanation": alert.get("explanation") or {},
+        "brief": {
+            "id": alert["brief_id"],
+            "title": alert["title"],
+            "summary": alert.get("summary") or "",
+            "organisation": alert.get("organisation") or "",
+            "category": alert.get("category") or "",
+            "role": alert.get("role") or "",
+            "location": alert.get("location") or "",
+            "budget": alert.get("budget"),
+            "max_day_rate": alert.get("max_day_rate"),
+            "closes_at": _iso(alert.get("closes_at")),
+            "published_at": _iso(alert.get("published_at")),
+            "url": f"{base_url.rstrip('/')}/api/v1/briefs/{alert['brief_id']}",
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks
+
+
+def sign(secret: str | bytes, body: bytes, timestamp: int) -> str:
+    """`X-Marketplace-Signature` value: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    mac = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify_signature(
+    secret: str | bytes, header: str, body: bytes, *, tolerance: float = 300.0
+) -> bool:
+    """What a receiver does (and what our tests do): check the MAC and the timestamp's age."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() - timestamp) > tolerance:
+        return False
+    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(ip.is_global) and not ip.is_multicast
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves as usual, then drops loopback, private, link-local and reserved addresses.
+
+    Checking at connect time (not only when the URL is saved) means a name that later resolves
+    to an internal address (DNS rebinding) still cannot reach our network.
+    """
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        public = [r for r in results if _is_public(r["host"])]
+        if not public:
+            raise OSError(f"{host} resolves only to non-public addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def check_webhook_url(url: str, *, allow_private: bool) -> None:
+    """Refuse what is never deliverable: other schemes, credentials, literal private IPs (aiohttp
+    does not call the resolver for a literal address)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as exc:
+        raise DeliveryError(f"invalid webhook URL: {exc}", permanent=True) from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise DeliveryError("webhook URL must be http(s)://host/...", permanent=True)
+    if allow_private:
+        return
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+            raise DeliveryError("webhook host is loopback", permanent=True) from None
+        return
+    if not _is_public(host):
+        raise DeliveryError("webhook address is not public", permanent=True)
+
+
+def make_http_session(config: WorkerConfig, *, allow_private: bool) -> aiohttp.ClientSession:
+    """One shared session per worker: keep-alive connections are most of webhook throughput."""
+    connector = aiohttp.TCPConnector(
+        limit=config.concurrency,
+        limit_per_host=config.concurrency,
+        ttl_dns_cache=60,
+        resolver=None if allow_private else PublicOnlyResolver(),
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=config.http_timeout, sock_connect=config.connect_timeout
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        headers={"User-Agent": "marketplace-matcher-alerts/1"},
+        json_serialize=lambda v: orjson.dumps(v).decode(),
+    )
+
+
+async def send_webhook(
+    session: aiohttp.ClientSession,
+    alert: Mapping[str, Any],
+    body: bytes,
+    *,
+    config: WorkerConfig,
+    allow_private: bool,
+) -> None:
+    url = alert.get("webhook_url")
+    if not url:
+        raise DeliveryError("seller has no webhook URL any more", permanent=True)
+    check_webhook_url(url, allow_private=allow_private)
+    secret = alert.get("webhook_secret") or ""
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": str(alert["id"]),
+        "X-Marketplace-Signature": sign(secret, body, int(time.time())),
+        "X-Marketplace-Event": "opportunity.matched",
+    }
+    try:
+        async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+            # Read a bounded amount so the connection can be reused; never the whole thing.
+            await resp.content.read(config.max_response_bytes)
+            if 200 <= resp.status < 300:
+                return
+            raise DeliveryError(f"HTTP {resp.status} from receiver")
+    except DeliveryError:
+        raise
+    except TimeoutError as exc:
+        raise DeliveryError("timed out") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# E-mail
+
+
+def _money(value: Any) -> str:
+    return f"£{float(value):,.0f}" if value is not None else "not stated"
+
+
+def _brief_block(alert: Mapping[str, Any], base_url: str) -> str:
+    lines = [
+        f"{alert['title']}",
+        f"  Buyer: {alert.get('organisation') or 'not stated'}",
+        f"  Category: {alert.get('category') or 'not stated'}"
+        + (f" ({alert['role']})" if alert.get("role") else ""),
+        f"  Location: {alert.get('location') or 'not stated'}",
+        f"  Budget: {_money(alert.get('budget'))}; max day rate: "
+        f"{_money(alert.get('max_day_rate'))}",
+        f"  Closes: {_iso(alert.get('closes_at')) or 'not stated'}",
+        f"  Match score: {float(alert['score']):.2f}",
+        f"  Why you: {why_you(alert)}",
+        f"  Details: {base_url.rstrip('/')}/api/v1/briefs/{alert['brief_id']}",
+    ]
+    summary = (alert.get("summary") or "").strip()
+    if summary:
+        lines.insert(1, "  " + summary[:1200].replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def build_email(
+    alerts: Sequence[Mapping[str, Any]],
+    *,
+    to: str,
+    mail_from: str,
+    base_url: str,
+    signing_key: bytes,
+    digest: bool,
+) -> EmailMessage:
+    """One alert (instant) or every pending alert of a seller (digest), plain text, with a
+    signed one-click unsubscribe link (RFC 8058)."""
+    first = alerts[0]
+    seller_id = int(first["seller_id"])
+    unsubscribe = unsubscribe_url(base_url, signing_key, seller_id)
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="marketplace.invalid")
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # Lets a receiving system dedupe a message sent again after a worker crash.
+    msg["X-Alert-Ids"] = ",".join(str(a["id"]) for a in alerts)
+    if digest:
+        msg["Subject"] = f"{len(alerts)} new opportunit{'y' if len(alerts) == 1 else 'ies'} for you"
+        intro = f"Hello {first['seller_name']},\n\nThese opportunities match your profile:\n"
+    else:
+        msg["Subject"] = f"New opportunity: {first['title']}"[:200]
+        intro = f"Hello {first['seller_name']},\n\nA new opportunity matches your profile:\n"
+    blocks = "\n\n".join(_brief_block(a, base_url) for a in alerts)
+    footer = (
+        "\n\n--\nYou receive this because you asked for opportunity alerts."
+        f"\nUnsubscribe with one click: {unsubscribe}\n"
+    )
+    msg.set_content(intro + "\n" + blocks + footer)
+    return msg
+
+
+class Mailer:
+    """SMTP client for MARKETPLACE_SMTP_URL (smtp:// or smtps://user:pass@host:port). Without a
+    URL (the demo) messages are logged instead of sent."""
+
+    def __init__(self, smtp_url: str | None, *, timeout: float = 15.0) -> None:
+        self.url = smtp_url
+        self.timeout = timeout
+        self.sent_to_log = 0
+        if smtp_url:
+            parts = urlsplit(smtp_url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError("SMTP URL must look like smtp://user:pass@host:port")
+            self.host = parts.hostname
+            self.use_tls = parts.scheme == "smtps"
+            self.port = parts.port or (465 if self.use_tls else 25)
+            self.username = unquote(parts.username) if parts.username else None
+            self.password = unquote(parts.password) if parts.password else None
+
+    async def send(self, msg: EmailMessage) -> None:
+        if not self.url:
+            self.sent_to_log += 1
+            log.info(
+                "e-mail (no SMTP_URL set, logged instead of sent)",
+                extra={"to": msg["To"], "subject": msg["Subject"], "body": msg.get_content()},
+            )
+            return
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.use_tls,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"recipient refused: {exc}", permanent=True) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}") from exc

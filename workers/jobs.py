@@ -1,0 +1,335 @@
+"""arq jobs: match a published brief, deliver alerts in batches, send daily digests.
+
+Jobs take ids, reload state and exit quietly when the record is gone (DESIGN habit 5). All
+state that matters lives in PostgreSQL (outbox, alerts), so a lost or repeated job is harmless:
+the relay re-enqueues what the queue lost and every write is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from models import alerts as alerts_repo
+from models import matches as matches_repo
+from models import outbox as outbox_repo
+from models import preferences as prefs_repo
+from models.types import Brief
+from workers import filters
+from workers.context import Ctx, stopping
+from workers.delivery import (
+    DeliveryError,
+    alert_payload,
+    build_email,
+    send_webhook,
+)
+
+log = logging.getLogger("workers.jobs")
+
+SHORTLIST_SIZE = 50  # the stored shortlist holds at least this many matches
+
+
+def _rule(rules: Any, name: str, default: Any) -> Any:
+    return getattr(rules, name, default)
+
+
+async def _load_brief(ctx: Ctx, brief_id: int) -> Brief | None:
+    from models import briefs as briefs_repo
+
+    async with ctx["pool"].acquire() as conn:
+        row = await briefs_repo.get(conn, brief_id)
+    if row is None or row["status"] != "published":
+        return None
+    return briefs_repo.row_to_brief(row)
+
+
+async def match_brief(ctx: Ctx, outbox_id: int, brief_id: int) -> dict[str, Any]:
+    """Score a published brief; store its shortlist and its alerts; then start delivery."""
+    started = time.perf_counter()
+    pool = ctx["pool"]
+    brief = await _load_brief(ctx, brief_id)
+    if brief is None:
+        async with pool.acquire() as conn:
+            await outbox_repo.mark_done(conn, outbox_id)
+        log.info("brief gone or not published; nothing to match", extra={"brief_id": brief_id})
+        return {"brief_id": brief_id, "skipped": True}
+
+    live = ctx["live"]
+    max_alerts = int(_rule(live.rules, "max_alerts_per_brief", 100))
+    matches, rules, version = await live.match_versioned(
+        brief, max(SHORTLIST_SIZE, max_alerts)
+    )
+    threshold = float(_rule(rules, "alert_threshold", 0.0))
+    candidates = [m for m in matches if m.score >= threshold]
+
+    new_alerts = 0
+    async with pool.acquire() as conn:
+        prefs = await prefs_repo.get_many(conn, [m.seller_id for m in candidates])
+        rows: list[tuple[int, str, float]] = []
+        for m in candidates:
+            p = prefs.get(m.seller_id)
+            if p is not None and filters.allows(p, brief, m.score):
+                channel = filters.channel_for(p)
+                assert channel is not None
+                rows.append((m.seller_id, channel, float(m.score)))
+                if len(rows) >= max_alerts:
+                    break
+        async with conn.transaction():
+            stored = await matches_repo.replace_shortlist(conn, brief_id, matches, version)
+            new_alerts = await alerts_repo.create_many(conn, brief_id, rows)
+            await outbox_repo.mark_done(conn, outbox_id)
+
+    instant = sum(1 for r in rows if r[1] != "digest")
+    if instant:
+        await kick_delivery(ctx, instant)
+    log.info(
+        "brief matched: %d shortlisted, %d alerts (%d new), rules v%d, %.0f ms",
+        stored,
+        len(rows),
+        new_alerts,
+        version,
+        (time.perf_counter() - started) * 1000,
+        extra={"brief_id": brief_id},
+    )
+    return {"brief_id": brief_id, "shortlisted": stored, "alerts": len(rows), "new": new_alerts}
+
+
+async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = None) -> None:
+    """Start enough delivery jobs for the work: several share a big fan-out (and, with several
+    workers, spread it), each claiming batches with SKIP LOCKED."""
+    config = ctx["config"]
+    jobs = max(1, min(config.deliver_jobs_per_brief, math.ceil(how_many / config.batch_size)))
+    for _ in range(jobs):
+        try:
+            await ctx["redis"].enqueue_job("deliver_alerts", _defer_by=defer)
+        except Exception as exc:  # the relay cron kicks delivery for anything left due
+            log.warning("could not enqueue delivery: %s", exc)
+            return
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery
+
+
+class Outcomes:
+    """Delivery results written back in small batches (every ~50 ms): few round trips at
+    thousands of alerts per second, and a crash can only resend what was in flight or in the
+    last unflushed instant."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.sent: list[int] = []
+        self.failures: list[tuple[int, str, float | None]] = []
+        self.counts = {"sent": 0, "retry": 0, "failed": 0}
+        self._lock = asyncio.Lock()
+
+    def ok(self, alert_id: int) -> None:
+        self.sent.append(alert_id)
+
+    def fail(self, alert: Mapping[str, Any], error: DeliveryError) -> None:
+        config = self.ctx["config"]
+        attempts = int(alert["attempts"])
+        if error.permanent or attempts >= config.max_attempts:
+            delay = None
+        else:
+            delay = filters.retry_delay(attempts, config.backoff_base, config.backoff_max)
+        self.failures.append((int(alert["id"]), str(error), delay))
+
+    async def flush(self) -> None:
+        async with self._lock:
+            sent, self.sent = self.sent, []
+            failures, self.failures = self.failures, []
+            if not sent and not failures:
+                return
+            try:
+                async with self.ctx["pool"].acquire() as conn, conn.transaction():
+                    await alerts_repo.mark_sent(conn, sent)
+                    failed = await alerts_repo.mark_failures(conn, failures)
+            except BaseException:
+                # Keep them for the next flush; if this process dies, the locks expire and the
+                # alerts are sent again with the same idempotency key.
+                self.sent = sent + self.sent
+                self.failures = failures + self.failures
+                raise
+            self.counts["sent"] += len(sent)
+            self.counts["failed"] += len(failed)
+            self.counts["retry"] += len(failures) - len(failed)
+            for alert_id, error, _ in failures:
+                if alert_id in failed:
+                    log.warning("alert failed for good: %s", error, extra={"alert_id": alert_id})
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recording delivery results failed; retrying")
+                await asyncio.sleep(1.0)
+
+
+async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
+    settings = ctx["settings"]
+    if alert["channel"] == "webhook":
+        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        await send_webhook(
+            ctx["http"],
+            alert,
+            body,
+            config=ctx["config"],
+            allow_private=settings.webhook_allow_private,
+        )
+    elif alert["channel"] == "email":
+        if not alert.get("email"):
+            raise DeliveryError("seller has no e-mail address any more", permanent=True)
+        msg = build_email(
+            [alert],
+            to=alert["email"],
+            mail_from=ctx["config"].mail_from,
+            base_url=settings.base_url,
+            signing_key=ctx["signing_key"],
+            digest=False,
+        )
+        await ctx["mailer"].send(msg)
+    else:
+        raise DeliveryError(f"unknown channel {alert['channel']!r}", permanent=True)
+
+
+async def send_batch(ctx: Ctx, batch: list[dict[str, Any]], outcomes: Outcomes) -> None:
+    """Send claimed alerts concurrently (bounded by the worker-wide semaphore). If cancelled
+    (shutdown), the alerts not finished are handed back at once instead of waiting for their
+    lock to expire."""
+    sem: asyncio.Semaphore = ctx["sem"]
+    started: set[int] = set()
+    finished: set[int] = set()
+
+    async def one(alert: dict[str, Any]) -> None:
+        async with sem:
+            started.add(alert["id"])
+            try:
+                await _send_one(ctx, alert)
+            except DeliveryError as exc:
+                outcomes.fail(alert, exc)
+            except Exception as exc:  # a bug must not leave the alert locked
+                log.exception("sending alert failed", extra={"alert_id": alert["id"]})
+                outcomes.fail(alert, DeliveryError(f"{type(exc).__name__}: {exc}"))
+            else:
+                outcomes.ok(alert["id"])
+            finished.add(alert["id"])
+
+    tasks = [asyncio.create_task(one(a)) for a in batch]
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        unfinished = [a["id"] for a in batch if a["id"] not in finished]
+        await outcomes.flush()
+        async with ctx["pool"].acquire() as conn:
+            await alerts_repo.release(
+                conn, unfinished, not_attempted=[i for i in unfinished if i not in started]
+            )
+        log.info("shutdown: handed back %d alerts", len(unfinished))
+        raise
+
+
+async def deliver_alerts(ctx: Ctx) -> dict[str, int]:
+    """Claim due instant alerts in batches and send them until none is due."""
+    config = ctx["config"]
+    outcomes: Outcomes = ctx["outcomes"]
+    claimed = 0
+    while not stopping(ctx):
+        async with ctx["pool"].acquire() as conn:
+            batch = await alerts_repo.claim_due(
+                conn, limit=config.batch_size, lock_seconds=config.lock_seconds
+            )
+        if not batch:
+            break
+        claimed += len(batch)
+        await send_batch(ctx, batch, outcomes)
+    await outcomes.flush()
+    if claimed:
+        await _schedule_retry(ctx)
+    return {"claimed": claimed}
+
+
+async def _schedule_retry(ctx: Ctx) -> None:
+    """Wake delivery when the earliest retry is due, instead of waiting for the relay tick."""
+    async with ctx["pool"].acquire() as conn:
+        wait = await alerts_repo.next_retry_in(conn)
+    if wait is not None and wait < 600:
+        await kick_delivery(ctx, 1, defer=wait + 0.05)
+
+
+async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
+    """One alert per job: the naive fan-out (kept for comparison in bench/fanout.py)."""
+    async with ctx["pool"].acquire() as conn:
+        batch = await alerts_repo.claim_ids(
+            conn, [alert_id], lock_seconds=ctx["config"].lock_seconds
+        )
+    if not batch:
+        return False
+    outcomes = Outcomes(ctx)
+    await send_batch(ctx, batch, outcomes)
+    await outcomes.flush()
+    return outcomes.counts["sent"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily digest
+
+
+async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
+    """One e-mail per seller on the daily digest with every matched brief not sent yet.
+
+    Each brief is one alert row (unique per brief and seller) that turns 'sent' with the digest
+    that carried it, so no brief is ever in two digests or in a digest and an instant alert.
+    """
+    config = ctx["config"]
+    sent = failed = 0
+    async with ctx["pool"].acquire() as conn:
+        sellers = await prefs_repo.digest_due_sellers(
+            conn, min_interval_seconds=config.digest_interval_seconds
+        )
+    for seller_id in sellers:
+        if stopping(ctx):
+            break
+        async with ctx["pool"].acquire() as conn:
+            batch = await alerts_repo.claim_digest(
+                conn, seller_id, lock_seconds=config.lock_seconds
+            )
+        if not batch or not batch[0].get("email"):
+            continue
+        msg = build_email(
+            batch,
+            to=batch[0]["email"],
+            mail_from=config.mail_from,
+            base_url=ctx["settings"].base_url,
+            signing_key=ctx["signing_key"],
+            digest=True,
+        )
+        ids = [a["id"] for a in batch]
+        try:
+            await ctx["mailer"].send(msg)
+        except DeliveryError as exc:
+            failed += 1
+            outcomes = Outcomes(ctx)
+            for alert in batch:
+                outcomes.fail(alert, exc)
+            await outcomes.flush()
+            log.warning("digest failed: %s", exc, extra={"seller_id": seller_id})
+            continue
+        async with ctx["pool"].acquire() as conn, conn.transaction():
+            await alerts_repo.mark_sent(conn, ids)
+            await prefs_repo.mark_digest_sent(conn, seller_id)
+        sent += 1
+    return {"digests": sent, "failed": failed}

@@ -1,0 +1,77 @@
+"""Run a worker until SIGTERM/SIGINT (or cancellation), surviving Redis outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from arq import Worker
+from redis.exceptions import RedisError
+
+from marketplace.settings import Settings
+from workers.config import WorkerConfig
+from workers.context import Ctx, close_resources, open_resources
+from workers.settings import worker_settings
+
+log = logging.getLogger("workers")
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    config: WorkerConfig | None = None,
+    handle_signals: bool = True,
+    burst: bool = False,
+) -> None:
+    """The database pool, the live index and the HTTP session are opened once and outlive the
+    arq Worker, which is rebuilt whenever Redis goes away (arq itself stops on a lost
+    connection). SIGTERM: stop taking jobs, let in-flight ones finish for
+    `shutdown_grace_seconds`, then cancel them; cancelled deliveries hand their alerts back.
+
+    With handle_signals=False (the process runs other things, e.g. `marketplace up`), cancel
+    the task to stop it.
+    """
+    config = config or WorkerConfig.from_env()
+    kwargs = worker_settings(settings, config)
+    ctx: Ctx = kwargs.pop("ctx")
+    ctx["resources_external"] = True
+    await open_resources(ctx, settings, config)
+    signalled = asyncio.Event()
+    backoff = 1.0
+    try:
+        while True:
+            worker = Worker(**kwargs, ctx=ctx, handle_signals=handle_signals, burst=burst)
+            ctx["worker"] = worker
+            worker.on_stop = lambda _sig: signalled.set()
+            try:
+                await worker.async_run()
+                return  # burst mode: the queue is empty
+            except asyncio.CancelledError:
+                if signalled.is_set():
+                    log.info("worker stopped by signal")
+                    return
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("queue connection lost (%s); restarting in %.0fs", exc, backoff)
+            finally:
+                with contextlib.suppress(Exception):
+                    await worker.close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+    finally:
+        await close_resources(ctx)
+
+
+def main() -> None:  # pragma: no cover - `python -m workers.main` for tests and debugging
+    import os
+
+    from marketplace.logs import setup_logging
+
+    setup_logging(verbose=bool(os.environ.get("MARKETPLACE_VERBOSE")))
+    settings = Settings.from_env()
+    asyncio.run(run_worker(settings, burst=bool(os.environ.get("MARKETPLACE_WORKER_BURST"))))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
