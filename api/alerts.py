@@ -1,0 +1,188 @@
+"""A seller's alerts and alert preferences; failed deliveries and re-drive for admins."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import check_seller_access
+from api.errors import Conflict, NotFound, ValidationFailed, field_error
+from api.keys import SETTINGS
+from api.routing import ADMIN, Ctx, Operation, json_response
+from api.validation import Body, Categories, Email, Money, Page, Query, Tags
+from models import alerts, audit, preferences, sellers
+
+SELLER_OR_ADMIN = ADMIN | {"seller"}
+Secret = Field(None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")
+
+
+class PreferencesIn(Body):
+    """The whole set of preferences (a PUT replaces them). `webhook_secret` omitted keeps the
+    stored one: it is never shown again after it is set."""
+
+    frequency: Literal["instant", "daily", "off"]
+    email: Email | None = None
+    webhook_url: str | None = Field(None, min_length=1, max_length=2000)
+    webhook_secret: str | None = Secret
+    categories: Categories = Field(default_factory=list)
+    locations: Tags = Field(default_factory=list)
+    keywords: Tags = Field(default_factory=list)
+    exclude_keywords: Tags = Field(default_factory=list)
+    min_score: float = Field(0.0, ge=0, le=1)
+    min_budget: Money | None = None
+    min_day_rate: Money | None = None
+    paused: bool = False
+
+
+class PreferencesOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seller_id: int
+    frequency: Literal["instant", "daily", "off"]
+    email: str | None
+    webhook_url: str | None
+    webhook_secret_set: bool
+    categories: list[str]
+    locations: list[str]
+    keywords: list[str]
+    exclude_keywords: list[str]
+    min_score: float
+    min_budget: float | None
+    paused: bool
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    brief_id: int
+    seller_id: int
+    channel: str
+    status: Literal["pending", "sending", "sent", "failed"]
+    attempts: int
+    last_error: str | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: int | None = None
+
+
+class FailedQuery(Query):
+    status: Literal["failed"] = "failed"
+    limit: int = Field(50, ge=1, le=200)
+    cursor: int | None = Field(None, ge=1, le=2**63 - 1, description="the last id seen")
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def _prefs_json(seller_id: int, row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:  # never set: what the defaults mean (no alerts until asked for)
+        row = {
+            "seller_id": seller_id, "frequency": "off", "email": None, "webhook_url": None,
+            "webhook_secret": None, "categories": [], "locations": [], "keywords": [],
+            "exclude_keywords": [], "min_score": 0.0, "min_budget": None, "min_day_rate": None,
+            "paused": False, "last_digest_at": None, "updated_at": None,
+        }
+    data = _jsonable(dict(row))
+    data["webhook_secret_set"] = bool(data.pop("webhook_secret", None))
+    return data
+
+
+async def _seller(ctx: Ctx) -> int:
+    seller_id = ctx.path_id()
+    check_seller_access(ctx.user, seller_id)
+    if await sellers.get(ctx.conn, seller_id) is None:
+        raise NotFound("no such seller")
+    return seller_id
+
+
+async def list_seller_alerts(ctx: Ctx) -> web.StreamResponse:
+    seller_id = await _seller(ctx)
+    q = ctx.query(Page)
+    rows = await alerts.list_for_seller(ctx.conn, seller_id, q.limit, q.offset)
+    return json_response({"items": [_jsonable(r) for r in rows], "limit": q.limit,
+                          "offset": q.offset})
+
+
+async def get_preferences(ctx: Ctx) -> web.StreamResponse:
+    seller_id = await _seller(ctx)
+    return json_response(_prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
+
+
+def _check_webhook(ctx: Ctx, url: str) -> None:
+    from workers.delivery import DeliveryError, check_webhook_url
+
+    try:
+        check_webhook_url(url, allow_private=ctx.app[SETTINGS].webhook_allow_private)
+    except DeliveryError as exc:
+        raise ValidationFailed(
+            "webhook_url is not deliverable", details=[field_error("webhook_url", str(exc))]
+        ) from exc
+
+
+async def put_preferences(ctx: Ctx) -> web.StreamResponse:
+    seller_id = await _seller(ctx)
+    body = await ctx.body(PreferencesIn)
+    if body.webhook_url is not None:
+        _check_webhook(ctx, body.webhook_url)
+    fields = body.model_dump()
+    if "webhook_secret" not in body.model_fields_set:
+        fields.pop("webhook_secret")
+    row = await preferences.upsert(ctx.conn, seller_id, fields)
+    await audit.record(
+        ctx.conn, actor_id=ctx.user.id, action="preferences.updated", entity="seller",
+        entity_id=seller_id, data={"frequency": body.frequency, "paused": body.paused},
+    )
+    return json_response(_prefs_json(seller_id, row))
+
+
+async def list_failed_alerts(ctx: Ctx) -> web.StreamResponse:
+    q = ctx.query(FailedQuery)
+    rows = await alerts.list_failed(ctx.conn, q.limit, q.cursor)
+    next_cursor = rows[-1]["id"] if len(rows) == q.limit else None
+    return json_response({"items": [_jsonable(r) for r in rows], "next_cursor": next_cursor})
+
+
+async def redrive_alert(ctx: Ctx) -> web.StreamResponse:
+    alert_id = ctx.path_id()
+    row = await alerts.get(ctx.conn, alert_id)
+    if row is None:
+        raise NotFound("no such alert")
+    if not await alerts.redrive(ctx.conn, alert_id):
+        raise Conflict(f"only a failed alert can be re-driven; this one is {row['status']}")
+    await audit.record(
+        ctx.conn, actor_id=ctx.user.id, action="alert.redriven", entity="alert",
+        entity_id=alert_id,
+    )
+    # The worker's delivery loop picks due alerts up by itself (pending, due now).
+    return json_response(_jsonable(await alerts.get(ctx.conn, alert_id) or row))
+
+
+_SELLER = r"/api/v1/sellers/{id:\d+}"
+ROUTES = [
+    Operation(
+        "GET", _SELLER + "/alerts", list_seller_alerts, "List a seller's alerts", "alerts",
+        roles=SELLER_OR_ADMIN, query=Page, response=AlertPage, errors=(403, 404),
+    ),
+    Operation(
+        "GET", _SELLER + "/alert-preferences", get_preferences,
+        "Read a seller's alert preferences", "alerts",
+        roles=SELLER_OR_ADMIN, response=PreferencesOut, errors=(403, 404),
+    ),
+    Operation(
+        "PUT", _SELLER + "/alert-preferences", put_preferences,
+        "Replace a seller's alert preferences", "alerts",
+        roles=SELLER_OR_ADMIN, body=PreferencesIn, response=PreferencesOut, errors=(403, 404),
+    ),
+    Operation(
+        "GET", "/api/v1/alerts", list_failed_alerts, "List failed alerts", "alerts",
+        roles=ADMIN, query=FailedQuery, response=AlertPage,
+    ),
+    Operation(
+        "POST", r"/api/v1/alerts/{id:\d+}/redrive", redrive_alert, "Re-drive a failed alert",
+        "alerts", roles=ADMIN, response=AlertOut, errors=(404, 409),
+    ),
+]

@@ -1,0 +1,107 @@
+"""The aiohttp application: `create_app(settings)`.
+
+Cleanup contexts own the database pool, the arq Redis connection (optional: the API serves and
+publishes without it) and the live matcher index. Every endpoint is an `Operation` declared in
+its resource module; the same list builds the router and the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from api import (
+    alerts,
+    audit,
+    briefs,
+    health,
+    metrics,
+    openapi,
+    opportunities,
+    rules,
+    sellers,
+    tokens,
+)
+from api.auth import bootstrap_admin
+from api.keys import LIVE, METRICS, OPERATIONS, POOL, QUEUE, SETTINGS
+from api.metrics import Metrics
+from api.middleware import error_middleware, metrics_middleware, request_id_middleware
+from api.routing import Operation, add_routes
+from marketplace.settings import Settings
+from models.db import create_pool
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024  # 1 MiB: far above any honest brief or profile, small enough to be cheap
+
+
+def operations() -> list[Operation]:
+    return [
+        *tokens.ROUTES,
+        *sellers.ROUTES,
+        *briefs.ROUTES,
+        *opportunities.ROUTES,
+        *alerts.ROUTES,
+        *rules.ROUTES,
+        *audit.ROUTES,
+        *health.ROUTES,
+        *metrics.ROUTES,
+        *openapi.ROUTES,
+    ]
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=10)
+    app[POOL] = pool
+    try:
+        await bootstrap_admin(pool, settings.admin_token)
+        yield
+    finally:
+        await pool.close()
+
+
+async def _queue(app: web.Application) -> AsyncIterator[None]:
+    from api.queue import Queue
+
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None
+    queue = Queue(settings.redis_url)
+    await queue.start()
+    app[QUEUE] = queue
+    try:
+        yield
+    finally:
+        await queue.close()
+
+
+async def _live_index(app: web.Application) -> AsyncIterator[None]:
+    from workers.live_index import LiveMatcher
+
+    settings = app[SETTINGS]
+    assert settings.database_url is not None
+    live = LiveMatcher(app[POOL], settings.database_url)
+    await live.start()
+    app[LIVE] = live
+    try:
+        yield
+    finally:
+        await live.stop()
+
+
+def create_app(settings: Settings) -> web.Application:
+    if not settings.database_url or not settings.redis_url:
+        raise ValueError("create_app needs settings with database_url and redis_url resolved")
+    app = web.Application(
+        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        client_max_size=MAX_BODY,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    ops = operations()
+    app[OPERATIONS] = ops
+    add_routes(app, ops)
+    app.cleanup_ctx.extend([_database, _queue, _live_index])
+    return app

@@ -1,0 +1,201 @@
+"""Sellers: admins create them; a seller edits its own profile; buyers and admins browse."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import check_seller_access
+from api.errors import Conflict, Forbidden, NotFound
+from api.routing import ADMIN, ANY_ROLE, Ctx, Operation, json_response
+from api.validation import (
+    UNSET,
+    Body,
+    Categories,
+    Id,
+    Line,
+    Money,
+    Name,
+    PatchBody,
+    Query,
+    Tags,
+    Text,
+)
+from models import audit, sellers
+from models.sellers import seller_json
+
+
+class CaseStudyIn(Body):
+    title: Name
+    summary: Text = ""
+    organisation: Line = ""
+    category: Line = ""
+    role: Line = ""
+    location: Line = ""
+    won_at: date | None = None
+    brief_id: Id | None = None
+
+
+CaseStudies = list[CaseStudyIn]
+
+
+class SellerIn(Body):
+    name: Name
+    summary: Text = ""
+    categories: Categories = Field(default_factory=list)
+    skills: Tags = Field(default_factory=list)
+    locations: Tags = Field(default_factory=list)
+    day_rate: Money | None = None
+    sme: bool = False
+    active: bool = True
+    case_studies: CaseStudies = Field(default_factory=list, max_length=100)
+
+
+class SellerPatch(PatchBody):
+    name: Name = UNSET
+    summary: Text = UNSET
+    categories: Categories = UNSET
+    skills: Tags = UNSET
+    locations: Tags = UNSET
+    day_rate: Money | None = UNSET
+    sme: bool = UNSET
+    active: bool = UNSET
+    case_studies: CaseStudies = Field(UNSET, max_length=100)
+
+
+class SellerOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    name: str
+    summary: str
+    categories: list[str]
+    skills: list[str]
+    locations: list[str]
+    day_rate: float | None
+    sme: bool
+    active: bool
+    case_studies: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+
+
+class SellerPage(BaseModel):
+    items: list[SellerOut]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
+class SellerQuery(Query):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: int = Field(0, ge=0, le=2**63 - 1, description="the last id of the previous page")
+    q: Line | None = Field(None, description="name contains (case-insensitive)")
+
+
+def _fields(body: BaseModel, *, partial: bool) -> dict[str, Any]:
+    data = body.model_dump(mode="json", exclude_unset=partial)
+    if "case_studies" in data:
+        data["case_studies"] = [dict(c) for c in data["case_studies"]]
+    return data
+
+
+async def _write(ctx: Ctx, seller_id: int | None, fields: dict[str, Any]) -> asyncpg.Record:
+    try:
+        if seller_id is None:
+            return await sellers.create(ctx.conn, fields)
+        row = await sellers.update(ctx.conn, seller_id, fields)
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(
+            "a seller with this name already exists", details={"name": fields.get("name")}
+        ) from exc
+    if row is None:
+        raise NotFound("no such seller")
+    return row
+
+
+async def create_seller(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.body(SellerIn)
+    row = await _write(ctx, None, _fields(body, partial=False))
+    await audit.record(
+        ctx.conn, actor_id=ctx.user.id, action="seller.created", entity="seller",
+        entity_id=row["id"], data={"name": row["name"]},
+    )
+    return json_response(seller_json(row), 201)
+
+
+async def list_sellers(ctx: Ctx) -> web.StreamResponse:
+    q = ctx.query(SellerQuery)
+    rows = await sellers.list_page(ctx.conn, after_id=q.cursor, limit=q.limit, query=q.q)
+    next_cursor = rows[-1]["id"] if len(rows) == q.limit else None
+    return json_response({"items": [seller_json(r) for r in rows], "next_cursor": next_cursor})
+
+
+async def get_seller(ctx: Ctx) -> web.StreamResponse:
+    seller_id = ctx.path_id()
+    if ctx.user.role == "seller":
+        check_seller_access(ctx.user, seller_id)
+    row = await sellers.get(ctx.conn, seller_id)
+    if row is None:
+        raise NotFound("no such seller")
+    return json_response(seller_json(row))
+
+
+async def _change(ctx: Ctx, fields: dict[str, Any], action: str) -> web.StreamResponse:
+    seller_id = ctx.path_id()
+    user = ctx.user
+    check_seller_access(user, seller_id)
+    current = await sellers.get(ctx.conn, seller_id)
+    if current is None:
+        raise NotFound("no such seller")
+    if "active" in fields and user.role != "admin":
+        if fields["active"] != current["active"]:
+            raise Forbidden("only an admin may activate or deactivate a seller")
+        fields.pop("active")
+    row = await _write(ctx, seller_id, fields)
+    await audit.record(
+        ctx.conn, actor_id=user.id, action=action, entity="seller", entity_id=seller_id,
+        data={"fields": sorted(fields)},
+    )
+    return json_response(seller_json(row))
+
+
+async def replace_seller(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.body(SellerIn)
+    fields = _fields(body, partial=False)
+    if "active" not in body.model_fields_set:
+        fields.pop("active")  # a replace that does not mention the flag leaves it alone
+    return await _change(ctx, fields, "seller.replaced")
+
+
+async def update_seller(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.body(SellerPatch)
+    return await _change(ctx, _fields(body, partial=True), "seller.updated")
+
+
+_ONE = r"/api/v1/sellers/{id:\d+}"
+ROUTES = [
+    Operation(
+        "POST", "/api/v1/sellers", create_seller, "Create a seller", "sellers",
+        roles=ADMIN, body=SellerIn, response=SellerOut, status=201, errors=(409,),
+    ),
+    Operation(
+        "GET", "/api/v1/sellers", list_sellers, "List sellers", "sellers",
+        roles=frozenset({"admin", "buyer"}), query=SellerQuery, response=SellerPage,
+    ),
+    Operation(
+        "GET", _ONE, get_seller, "Read a seller", "sellers",
+        roles=ANY_ROLE, response=SellerOut, errors=(403, 404),
+    ),
+    Operation(
+        "PUT", _ONE, replace_seller, "Replace a seller's profile", "sellers",
+        roles=frozenset({"admin", "seller"}), body=SellerIn, response=SellerOut,
+        errors=(403, 404, 409),
+    ),
+    Operation(
+        "PATCH", _ONE, update_seller, "Change part of a seller's profile", "sellers",
+        roles=frozenset({"admin", "seller"}), body=SellerPatch, response=SellerOut,
+        errors=(403, 404, 409),
+    ),
+]

@@ -1,0 +1,125 @@
+"""Edge validation: body and query parsing into pydantic models, and the field types every
+resource shares (length limits, no control characters, enums)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from models.types import CATEGORIES
+
+M = TypeVar("M", bound=BaseModel)
+
+# One line of text: no control characters at all. PostgreSQL cannot store NUL, and the others
+# are never legitimate in a name or title.
+_LINE = r"^[^\x00-\x1f\x7f]*$"
+# Free text: tabs and newlines are fine, other control characters are not.
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_LINE)]
+Line = Annotated[str, StringConstraints(max_length=200, pattern=_LINE)]
+Text = Annotated[str, StringConstraints(max_length=20_000, pattern=_TEXT)]
+Note = Annotated[str, StringConstraints(max_length=2_000, pattern=_TEXT)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_LINE)]
+Tags = Annotated[list[Tag], Field(max_length=100)]
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+Categories = Annotated[list[Category], Field(max_length=len(CATEGORIES))]
+Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+Email = Annotated[
+    str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
+]
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+MAX_PAGE = 200
+# The default of PATCH fields: "not given". Typed Any so a field can stay non-nullable (an
+# explicit null is a 422) while being optional; PATCH handlers use exclude_unset.
+UNSET: Any = None
+
+
+def _drop_defaults(schema: dict[str, Any]) -> None:
+    # Optional fields of PATCH bodies default to None internally ("not given"); a default of
+    # null on a non-nullable field would make the published schema contradict itself.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class Body(BaseModel):
+    """Base of every request body: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatchBody(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_defaults)
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(Query):
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": _loc(e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            "the body must be JSON", details={"content_type": request.content_type or None}
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            "the body is too large", details={"max_bytes": request.app._client_max_size}
+        ) from exc
+    if not raw:
+        raise BadRequest("the body is empty; send a JSON object", code="bad_json")
+    try:
+        return orjson.loads(raw)  # also rejects bad UTF-8 and lone surrogates
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("malformed JSON", details={"reason": str(exc)}, code="bad_json") from exc
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "the body must be a JSON object",
+            details=[{"field": "body", "message": "expected an object", "type": "object_type"}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid body", details=validation_details(exc)) from exc
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    data: dict[str, str] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise ValidationFailed(
+                "repeated query parameter",
+                details=[{"field": key, "message": "give it once", "type": "repeated"}],
+            )
+        data[key] = values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid query", details=validation_details(exc)) from exc
