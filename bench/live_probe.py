@@ -74,15 +74,19 @@ async def main(dsn: str, mode: str) -> None:
             _, seller_id, brief_id = line.split()
             sid, brief = int(seller_id), briefs[int(brief_id)]
 
-            def visible(sid: int = sid, brief: Brief = brief) -> bool:
-                return any(m.seller_id == sid for m in current().match(brief, top_k=50))
+            async def visible(sid: int = sid, brief: Brief = brief) -> bool:
+                if live is not None and hasattr(live, "match"):
+                    found = await live.match(brief, top_k=50)  # under its lock
+                else:
+                    found = current().match(brief, top_k=50)
+                return any(m.seller_id == sid for m in found)
 
-            if visible():
+            if await visible():
                 _say("present")
                 continue
             _say("absent")
             deadline = time.monotonic() + WATCH_TIMEOUT
-            while not visible():
+            while not await visible():
                 if time.monotonic() > deadline:
                     _say("timeout")
                     break

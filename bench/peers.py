@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tempfile
-import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -80,27 +80,29 @@ class TantivyPeer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+def _bm25s_bytes(retriever: Any) -> int:
+    """The index's score matrix (numpy CSC arrays) plus its vocabulary dict."""
+    arrays = sum(int(getattr(v, "nbytes", 0)) for v in retriever.scores.values())
+    vocab = retriever.vocab_dict
+    return arrays + sys.getsizeof(vocab) + sum(sys.getsizeof(k) + 28 for k in vocab)
+
+
 class Bm25sPeer:
     name = "bm25s"
-    memory_method = "tracemalloc (numpy arrays + vocab)"
+    memory_method = "nbytes of score arrays + vocab dict"
 
     def __init__(self) -> None:
         self.memory_bytes = 0
 
-    def build(self, sellers: Sequence[Seller], *, measure_memory: bool = False) -> None:
+    def build(self, sellers: Sequence[Seller]) -> None:
         self.ids = [s.id for s in sellers]
         texts = [seller_text(s) for s in sellers]
-        if measure_memory:
-            tracemalloc.start()
-            before = tracemalloc.get_traced_memory()[0]
         tokens = bm25s.tokenize(texts, stopwords="en", show_progress=False)
         self.retriever = bm25s.BM25()
         self.retriever.index(tokens, show_progress=False)
-        del tokens
-        if measure_memory:
-            self.memory_bytes = tracemalloc.get_traced_memory()[0] - before
-            tracemalloc.stop()
+        del tokens, texts
         self.vocab = self.retriever.vocab_dict
+        self.memory_bytes = _bm25s_bytes(self.retriever)
 
     def search(self, text: str, k: int = 50) -> list[int]:
         terms = [t for t in query_terms(text) if t in self.vocab]
