@@ -6,6 +6,7 @@ channel configured), anything else is retried with backoff by the caller.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import ipaddress
@@ -15,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -254,7 +255,8 @@ def build_email(
     first = alerts[0]
     seller_id = int(first["seller_id"])
     unsubscribe = unsubscribe_url(base_url, signing_key, seller_id)
-    msg = EmailMessage()
+    # No folding of long headers: a folded List-Unsubscribe URL would be mangled by clients.
+    msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
     msg["From"] = mail_from
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False)
@@ -276,6 +278,9 @@ def build_email(
     )
     msg.set_content(intro + "\n" + blocks + footer)
     return msg
+
+
+_SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 class Mailer:
@@ -305,8 +310,12 @@ class Mailer:
             )
             return
         try:
+            # Flattened here, not by aiosmtplib (which folds at 78 columns): headers such as
+            # List-Unsubscribe stay on one line, which some mail clients need.
             await aiosmtplib.send(
-                msg,
+                msg.as_bytes(policy=_SMTP_POLICY),
+                sender=parseaddr(str(msg["From"]))[1],
+                recipients=[parseaddr(str(msg["To"]))[1]],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
