@@ -18,11 +18,15 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# The wheel's package import asks platformdirs for a runtime dir we never use; without
+# XDG_RUNTIME_DIR (containers, su, cron) that warns on every command.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 _PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 PG_USER = "postgres"

@@ -179,6 +179,7 @@ def admin_token_for(settings: Settings) -> tuple[str, bool]:
 async def _serve_app(settings: Settings) -> Any:
     """Start the API on settings.host:port; returns the aiohttp AppRunner (caller cleans up)."""
     from aiohttp import web
+
     from api.app import create_app
 
     app = create_app(settings)
@@ -376,7 +377,7 @@ async def _bootstrap_and_demo(settings: Settings) -> dict[str, Any]:
         log.info("admin account ready")
         from marketplace.demo_data import load_demo as load
 
-        log.info("loading the demo data (first start only) ...")
+        log.info("demo data: loading on first start (skipped when sellers exist) ...")
         report = await load(conn)
     finally:
         await conn.close()
@@ -493,7 +494,10 @@ def run_up(args: argparse.Namespace) -> int:
             try:
                 from workers.main import run_worker as worker_main
 
-                worker = asyncio.create_task(worker_main(s), name="worker")
+                # Our handlers stop API and worker together; the worker is stopped by cancel.
+                worker = asyncio.create_task(
+                    worker_main(s, handle_signals=False), name="worker"
+                )
                 port = _bound_port(runner, s.port)
                 log.info("API listening on http://%s:%s; worker running", s.host, port)
                 print(_banner(s, port, source, demo), flush=True)
