@@ -1,0 +1,275 @@
+"""Buyer pages: own briefs, the brief editor with a live shortlist preview, publishing, the
+stored shortlist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+import asyncpg
+from aiohttp import web
+
+from api.keys import LIVE, POOL
+from api.web import forms
+from api.web.session import ACCOUNT, FORM, error_page, page, redirect
+from models import audit, outbox
+from models import briefs as briefs_repo
+from models import matches as matches_repo
+from models import sellers as sellers_repo
+from models.accounts import Account
+from models.types import CATEGORIES, Brief
+
+PREVIEW_SIZE = 10
+SHORTLIST_SIZE = 50
+
+
+def _brief_id(request: web.Request) -> int | None:
+    text = request.match_info.get("brief_id", "")
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+def _owned(account: Account, row: asyncpg.Record | None) -> bool:
+    """The API's rule (api.auth.check_brief_access): a buyer sees its own briefs, an admin all;
+    anything else looks exactly like a missing brief."""
+    if row is None:
+        return False
+    return account.role == "admin" or row["buyer_account_id"] == account.id
+
+
+def _not_found(request: web.Request) -> web.Response:
+    return error_page(request, 404, "No such brief", "There is no brief with that number.")
+
+
+def _form_values(row: asyncpg.Record | dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {"title": "", "summary": "", "category": "", "location": "",
+                "essential_skills": "", "nice_to_have_skills": "", "max_day_rate": ""}
+    rate = row["max_day_rate"]
+    return {
+        "title": row["title"],
+        "summary": row["summary"],
+        "category": row["category"],
+        "location": row["location"],
+        "essential_skills": "\n".join(row["essential_skills"]),
+        "nice_to_have_skills": "\n".join(row["nice_to_have_skills"]),
+        "max_day_rate": "" if rate is None else f"{rate:g}",
+    }
+
+
+def _render_editor(
+    request: web.Request,
+    *,
+    row: asyncpg.Record | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    preview: list[dict[str, Any]] | None,
+    status: int = 200,
+    notice: str = "",
+) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "buyer/edit.html",
+        request,
+        {
+            "brief": row,
+            "values": values,
+            "errors": errors,
+            "categories": CATEGORIES,
+            "preview": preview,
+            "notice": notice,
+        },
+        status=status,
+    )
+
+
+async def preview_items(
+    request: web.Request, fields: dict[str, Any], organisation: str
+) -> list[dict[str, Any]]:
+    """The draft scored in this process with the live index: the shortlist as it would be."""
+    brief = Brief(
+        id=0,
+        title=fields.get("title", ""),
+        summary=fields.get("summary", ""),
+        category=fields.get("category", ""),
+        location=fields.get("location", ""),
+        organisation=organisation,
+        essential_skills=fields.get("essential_skills", []),
+        nice_to_have_skills=fields.get("nice_to_have_skills", []),
+        max_day_rate=fields.get("max_day_rate"),
+    )
+    if not (brief.title or brief.summary or brief.essential_skills):
+        return []
+    # Through the live index's lock: its incremental updates run in a thread meanwhile.
+    matches = await request.app[LIVE].match(brief, top_k=PREVIEW_SIZE)
+    if not matches:
+        return []
+    async with request.app[POOL].acquire() as conn:
+        sellers = await sellers_repo.load_many(conn, [m.seller_id for m in matches])
+    names = {s.id: s.name for s in sellers}
+    return [
+        {
+            "seller_id": m.seller_id,
+            "seller_name": names.get(m.seller_id, f"Seller {m.seller_id}"),
+            "score": m.score,
+            "rank": m.rank,
+            "explanation": m.explanation,
+        }
+        for m in matches
+    ]
+
+
+@page("buyer")
+async def list_briefs(request: web.Request) -> web.StreamResponse:
+    account = request[ACCOUNT]
+    async with request.app[POOL].acquire() as conn:
+        rows = await briefs_repo.list_page(conn, buyer_account_id=account.id, limit=200)
+    return aiohttp_jinja2.render_template("buyer/list.html", request, {"briefs": rows})
+
+
+@page("buyer")
+async def new_brief(request: web.Request) -> web.StreamResponse:
+    return _render_editor(request, row=None, values=_form_values(None), errors={}, preview=None)
+
+
+@page("buyer")
+async def create_brief(request: web.Request) -> web.StreamResponse:
+    account = request[ACCOUNT]
+    form = request[FORM]
+    fields, errors = forms.brief_fields(form, strict=False)
+    if errors:
+        return _render_editor(
+            request, row=None, values=form, errors=errors, preview=None, status=422
+        )
+    fields["organisation"] = account.organisation
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        row = await briefs_repo.create(conn, fields, buyer_account_id=account.id)
+        await audit.record(
+            conn, actor_id=account.id, action="brief.created", entity="brief",
+            entity_id=row["id"], data={"via": "web"},
+        )
+    return redirect(f"/buyer/briefs/{row['id']}?saved=1")
+
+
+@page("buyer", "admin")
+async def show_brief(request: web.Request) -> web.StreamResponse:
+    account = request[ACCOUNT]
+    brief_id = _brief_id(request)
+    if brief_id is None:
+        return _not_found(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await briefs_repo.get(conn, brief_id)
+        if not _owned(account, row):
+            return _not_found(request)
+        assert row is not None
+        shortlist: list[dict[str, Any]] = []
+        if row["status"] != "draft":
+            shortlist = await matches_repo.list_for_brief(conn, brief_id, SHORTLIST_SIZE)
+    if row["status"] == "draft" and account.role == "buyer":
+        notice = "Draft saved." if request.query.get("saved") else ""
+        preview = await preview_items(request, dict(row), row["organisation"])
+        return _render_editor(
+            request, row=row, values=_form_values(row), errors={}, preview=preview, notice=notice
+        )
+    return aiohttp_jinja2.render_template(
+        "buyer/show.html",
+        request,
+        {
+            "brief": row,
+            "shortlist": shortlist,
+            "published_now": bool(request.query.get("published")),
+        },
+    )
+
+
+@page("buyer", "admin")
+async def shortlist_fragment(request: web.Request) -> web.StreamResponse:
+    """The stored shortlist alone: the brief page polls it while the worker computes it."""
+    account = request[ACCOUNT]
+    brief_id = _brief_id(request)
+    if brief_id is None:
+        return _not_found(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await briefs_repo.get(conn, brief_id)
+        if not _owned(account, row):
+            return _not_found(request)
+        items = await matches_repo.list_for_brief(conn, brief_id, SHORTLIST_SIZE)
+    return aiohttp_jinja2.render_template(
+        "buyer/_shortlist.html", request, {"items": items, "stored": True, "pending": not items}
+    )
+
+
+async def _load_draft(
+    request: web.Request, conn: asyncpg.Connection, brief_id: int
+) -> tuple[asyncpg.Record | None, web.Response | None]:
+    row = await briefs_repo.get(conn, brief_id, for_update=True)
+    if not _owned(request[ACCOUNT], row):
+        return None, _not_found(request)
+    assert row is not None
+    if row["status"] != "draft":
+        return None, error_page(
+            request, 409, "Already published", "Only a draft can be changed or published."
+        )
+    return row, None
+
+
+@page("buyer")
+async def save_or_publish(request: web.Request) -> web.StreamResponse:
+    """One form, two buttons: "Save draft" and "Publish" (the button's name says which)."""
+    account = request[ACCOUNT]
+    brief_id = _brief_id(request)
+    if brief_id is None:
+        return _not_found(request)
+    form = request[FORM]
+    publishing = forms.text(form, "action") == "publish"
+    fields, errors = forms.brief_fields(form, strict=publishing)
+    outbox_id: int | None = None
+    async with request.app[POOL].acquire() as conn:
+        async with conn.transaction():
+            row, failure = await _load_draft(request, conn, brief_id)
+            if failure is not None:
+                return failure
+            if errors:
+                return _render_editor(
+                    request, row=row, values=form, errors=errors, preview=None, status=422
+                )
+            await briefs_repo.update(conn, brief_id, fields)
+            await audit.record(
+                conn, actor_id=account.id, action="brief.updated", entity="brief",
+                entity_id=brief_id, data={"via": "web"},
+            )
+            if publishing:
+                outbox_id = await publish_in_transaction(conn, brief_id, account.id)
+    if outbox_id is not None:
+        await enqueue_after_commit(request.app, outbox_id, brief_id)
+        return redirect(f"/buyer/briefs/{brief_id}?published=1")
+    return redirect(f"/buyer/briefs/{brief_id}?saved=1")
+
+
+async def publish_in_transaction(conn: asyncpg.Connection, brief_id: int, actor_id: int) -> int:
+    """Publish as the API does (DESIGN flow step 3): status, audit event and outbox row in the
+    caller's transaction; the job is enqueued only after commit."""
+    await briefs_repo.publish(conn, brief_id)
+    await audit.record(
+        conn, actor_id=actor_id, action="brief.published", entity="brief", entity_id=brief_id,
+        data={"via": "web"},
+    )
+    return await outbox.add(conn, "match_brief", [brief_id])
+
+
+async def enqueue_after_commit(app: web.Application, outbox_id: int, brief_id: int) -> None:
+    # The API's own after-commit step: bounded wait, never raises (Redis may be down; the
+    # committed outbox row is then enqueued by the relay cron), counts the publish metric.
+    from api.briefs import _enqueue
+
+    await _enqueue(app, outbox_id, brief_id)
+
+
+@page("buyer")
+async def preview(request: web.Request) -> web.StreamResponse:
+    """The live shortlist preview as an HTML fragment (the editor's script swaps it in)."""
+    fields, errors = forms.brief_fields(request[FORM], strict=False, preview=True)
+    items = await preview_items(request, fields, request[ACCOUNT].organisation)
+    return aiohttp_jinja2.render_template(
+        "buyer/_shortlist.html",
+        request,
+        {"items": items, "stored": False, "pending": False, "errors": errors},
+    )

@@ -1,0 +1,87 @@
+"""Sign-in with a bearer token (the API's own tokens), sign-out, and the home redirect."""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from api.keys import POOL
+from api.web.session import (
+    CSRF_FIELD,
+    HOME,
+    PRE_COOKIE,
+    clear_session,
+    current_account,
+    form_data,
+    new_presession,
+    redirect,
+    set_session,
+)
+from models import accounts
+
+
+def _safe_next(value: str) -> str:
+    """Only same-site paths: an open redirect after sign-in would help phishing."""
+    parts = urlsplit(value)
+    if value.startswith("/") and not value.startswith("//") and not parts.netloc:
+        return value
+    return ""
+
+
+def _render(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    pre = new_presession()
+    response = aiohttp_jinja2.render_template(
+        "signin.html",
+        request,
+        {"pre_token": pre, "error": error, "next": _safe_next(request.query.get("next", ""))},
+        status=status,
+    )
+    response.set_cookie(
+        PRE_COOKIE, pre, httponly=True, samesite="Strict", secure=request.secure, path="/signin"
+    )
+    return response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    account = await current_account(request)
+    if account is None:
+        return redirect("/signin")
+    return redirect(HOME.get(account.role, "/signin"))
+
+
+async def signin_form(request: web.Request) -> web.StreamResponse:
+    return _render(request)
+
+
+async def signin(request: web.Request) -> web.StreamResponse:
+    form = await form_data(request) or {}
+    given = form.get(CSRF_FIELD, "")
+    expected = request.cookies.get(PRE_COOKIE, "")
+    if not (isinstance(given, str) and expected and hmac.compare_digest(given, expected)):
+        return _render(request, error="The form expired. Please try again.", status=403)
+    token = form.get("token", "")
+    token = token.strip() if isinstance(token, str) else ""
+    async with request.app[POOL].acquire() as conn:
+        account = await accounts.authenticate(conn, token) if token else None
+    if account is None:
+        return _render(
+            request, error="That token is unknown, expired or revoked.", status=401
+        )
+    nxt = form.get("next", "")
+    target = _safe_next(nxt if isinstance(nxt, str) else "") or HOME[account.role]
+    response = redirect(target)
+    set_session(response, request, token)
+    response.del_cookie(PRE_COOKIE, path="/signin")
+    return response
+
+
+async def signout(request: web.Request) -> web.StreamResponse:
+    # Signing out only drops the cookie; it needs no CSRF check because forcing someone out is
+    # harmless, and the token itself stays valid for the API (revoke it there).
+    await form_data(request)
+    response = redirect("/signin")
+    clear_session(response)
+    return response
