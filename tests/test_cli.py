@@ -3,10 +3,14 @@ real processes against the session's servers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import aiohttp
 import pytest
 
 from marketplace.cli import main
@@ -130,3 +134,55 @@ async def test_token_create_bad_input(clean_db: Servers, args: list[str], messag
         assert await conn.fetchval("SELECT count(*) FROM tokens") == 0
     finally:
         await conn.close()
+
+
+async def test_up_serves_demo_and_stops_cleanly(clean_db: Servers, tmp_path: Path) -> None:
+    """`marketplace up` as a real process: migrates, bootstraps an admin token (kept 0600 in
+    DATA_DIR), loads the demo, serves the API with a worker, and exits 0 on SIGTERM."""
+    from marketplace.embedded import free_port
+
+    port = free_port()
+    env = _env(clean_db)
+    env.update(MARKETPLACE_DATA_DIR=str(tmp_path / "data"), MARKETPLACE_PORT=str(port))
+    with (tmp_path / "stderr.log").open("w") as errors:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once; waits are threaded
+            [*CLI, "up"], env=env, stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        try:
+            banner = await asyncio.wait_for(asyncio.to_thread(_read_banner, proc), 120)
+            token_file = tmp_path / "data" / "admin-token"
+            assert token_file.stat().st_mode & 0o777 == 0o600
+            admin = token_file.read_text().strip()
+            assert admin in banner and f"http://127.0.0.1:{port}" in banner
+            assert "curl" in banner and "/shortlist" in banner
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                    assert resp.status == 200
+                async with http.get(
+                    f"http://127.0.0.1:{port}/api/v1/sellers",
+                    headers={"Authorization": f"Bearer {admin}"},
+                ) as resp:
+                    assert resp.status == 200
+            conn = await connect(clean_db.database_url)
+            try:
+                assert await conn.fetchval("SELECT count(*) FROM sellers") > 100
+                assert await conn.fetchval("SELECT count(*) FROM briefs WHERE status = 'draft'")
+            finally:
+                await conn.close()
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(proc.wait, 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert code == 0, (tmp_path / "stderr.log").read_text()[-3000:]
+
+
+def _read_banner(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Ctrl-C stops everything"):
+            return "".join(lines)
+    raise AssertionError("`marketplace up` ended before printing its banner")
