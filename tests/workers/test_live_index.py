@@ -1,0 +1,143 @@
+"""The live index follows the database within a second: seller add/edit/delete, rule swaps, and
+a dropped LISTEN connection (reconnect + full reload)."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+from matcher import Rules
+from models import rules as rules_repo
+from models import sellers as sellers_repo
+from models.types import Brief
+from tests.workers.conftest import make_seller, wait_for
+from workers.live_index import LiveMatcher
+
+BRIEF = Brief(
+    id=1,
+    title="Kubernetes platform engineering",
+    summary="Run our Kubernetes clusters and CI pipelines",
+    category="digital-outcomes",
+    essential_skills=["kubernetes"],
+)
+
+
+async def _ids(live: LiveMatcher) -> set[int]:
+    return {m.seller_id for m in await live.match(BRIEF, 50)}
+
+
+async def test_incremental_changes_within_a_second(clean_db, pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await make_seller(conn, "Data Ltd", None)
+    live = LiveMatcher(pool, clean_db.database_url)
+    await live.start()
+    try:
+        assert len(live) == 1 and live.rules_version == 0
+
+        async with pool.acquire() as conn:
+            k8s = await make_seller(
+                conn,
+                "Cluster Ltd",
+                None,
+                summary="Kubernetes platform engineering and CI pipelines",
+                skills=["kubernetes"],
+            )
+        started = time.monotonic()
+
+        async def has_k8s() -> bool:
+            return k8s in await _ids(live)
+
+        await wait_for(has_k8s, within=1.0, every=0.02)
+        assert time.monotonic() - started < 1.0
+        assert live.refits == 1  # incremental: no rebuild
+
+        async with pool.acquire() as conn:
+            await sellers_repo.update(
+                conn,
+                k8s,
+                {"summary": "Bakery", "skills": ["bread"], "categories": ["user-research-studios"]},
+            )
+
+        async def lost_k8s() -> bool:
+            return k8s not in await _ids(live)
+
+        await wait_for(lost_k8s, within=1.0, every=0.02)
+
+        async with pool.acquire() as conn:
+            await sellers_repo.update(
+                conn,
+                k8s,
+                {
+                    "summary": "Kubernetes clusters",
+                    "skills": ["kubernetes"],
+                    "categories": ["digital-outcomes"],
+                },
+            )
+        await wait_for(has_k8s, within=1.0, every=0.02)
+        async with pool.acquire() as conn:
+            await sellers_repo.delete(conn, k8s)
+        await wait_for(lost_k8s, within=1.0, every=0.02)
+        assert len(live) == 1
+
+        # A new active rule set reaches the matcher without a refit.
+        body = Rules(alert_threshold=0.9).to_dict()
+        async with pool.acquire() as conn, conn.transaction():
+            version = await rules_repo.create_version(conn, body, "stricter", None)
+            await rules_repo.activate(conn, version)
+
+        async def rules_applied() -> bool:
+            return live.rules_version == version and live.rules.alert_threshold == 0.9
+
+        await wait_for(rules_applied, within=1.0, every=0.02)
+        assert live.refits == 1
+    finally:
+        await live.stop()
+
+
+async def test_reconnects_and_reloads(clean_db, pool: asyncpg.Pool) -> None:
+    live = LiveMatcher(pool, clean_db.database_url, ping_seconds=0.5)
+    await live.start()
+    try:
+        assert live._listener is not None
+        pid = live._listener.get_server_pid()
+        async with pool.acquire() as conn:
+            # Drop the listening connection, then change data while nobody listens.
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+            k8s = await make_seller(
+                conn, "Cluster Ltd", None, summary="Kubernetes clusters", skills=["kubernetes"]
+            )
+
+        async def has_k8s() -> bool:
+            return k8s in await _ids(live)
+
+        await wait_for(has_k8s, within=5.0, every=0.05)
+        assert live._listener is not None and live._listener.get_server_pid() != pid
+    finally:
+        await live.stop()
+
+
+async def test_background_refit_keeps_changes(clean_db, pool: asyncpg.Pool) -> None:
+    """Changes made while a refit runs are re-applied on top of the swapped-in index."""
+    async with pool.acquire() as conn:
+        for i in range(30):
+            await make_seller(conn, f"Seller {i}", None)
+    live = LiveMatcher(pool, clean_db.database_url, refit_after_changes=5)
+    await live.start()
+    try:
+        async with pool.acquire() as conn:
+            k8s = [
+                await make_seller(
+                    conn, f"K8s {i}", None, summary="Kubernetes clusters", skills=["kubernetes"]
+                )
+                for i in range(6)
+            ]
+
+        async def refitted() -> bool:
+            ids = await _ids(live)
+            return live.refits >= 2 and all(i in ids for i in k8s)
+
+        await wait_for(refitted, within=5.0)
+        assert len(live) == 36
+    finally:
+        await live.stop()
