@@ -26,12 +26,12 @@ import scipy.sparse as sp
 
 from models.types import CATEGORIES, Seller
 
+from .orgs import OrgIndex
 from .text import (
     STOP_WORDS,
     TOKEN_RE,
     is_anywhere,
     norm_location,
-    norm_org,
     norm_role,
     seller_text,
     stem,
@@ -185,7 +185,7 @@ class SellerIndex:
         self.cat_wins = np.zeros((max(capacity, 16), MAX_CATEGORIES), np.uint16)
         self.category_code: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
         self.location_code: dict[str, int] = {}
-        self.org_rows: dict[str, list[int]] = {}  # normalised buyer -> rows (once per win)
+        self.orgs = OrgIndex()  # buyer organisations -> rows (once per piece of work)
         self.role_rows: dict[str, list[int]] = {}  # normalised role -> rows (once per job)
         self.skill_vocab: dict[str, int] = {}  # lowercased skill -> id
         self.skill_names: list[str] = []
@@ -269,11 +269,9 @@ class SellerIndex:
                         self.cat_wins[row, code] = min(65535, int(self.cat_wins[row, code]) + 1)
             if cs.location:
                 add_location(cs.location)
-            if cs.organisation:
-                org = norm_org(cs.organisation)
-                if org:
-                    self.org_rows.setdefault(org, []).append(row)
-                    orgs.append(cs.organisation)
+            if cs.organisation.strip():
+                self.orgs.add(cs.organisation, row)
+                orgs.append(cs.organisation.strip())
             if cs.role:
                 role = norm_role(cs.role)
                 if role:

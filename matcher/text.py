@@ -13,8 +13,10 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from models.types import Brief, Seller
 
-# Two or more characters; keeps "c#", "c++", "3d"; splits "user-centred" and "node.js".
-TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9+#]+")
+# Runs of two or more letters (keeping "c#", "c++") or digits; splits "user-centred", "node.js"
+# and reference codes: in "WP1448" or "FSA557" the letters name a buyer's series of briefs and
+# recur across them, the number never does.
+TOKEN_RE = re.compile(r"[a-z][a-z+#]+|[0-9]{2,}")
 _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _BRACKETS_RE = re.compile(r"[(\[][^)\]]*[)\]]")
 _NON_WORD_RE = re.compile(r"[^a-z0-9]+")
@@ -99,6 +101,8 @@ def seller_text(seller: Seller) -> str:
             parts.append(cs.summary)
         if cs.role:
             parts.append(norm_phrase(cs.role))
+        if cs.organisation:  # who the work was for: buyers' names recur in later briefs
+            parts.append(cs.organisation)
     return "\n".join(p for p in parts if p)
 
 
@@ -107,6 +111,8 @@ def brief_fields(brief: Brief) -> list[tuple[str, float]]:
     fields: list[tuple[str, float]] = [(brief.title, 2.0), (brief.summary, 1.0)]
     if brief.role:
         fields.append((norm_phrase(brief.role), 1.0))
+    if brief.organisation:
+        fields.append((brief.organisation, 1.0))
     fields.extend((s, 1.0) for s in brief.essential_skills)
     fields.extend((s, 0.5) for s in brief.nice_to_have_skills)
     return [(text, w) for text, w in fields if text]
