@@ -15,7 +15,6 @@ from aiohttp import web
 
 from api.web import admin, buyer, seller, signin
 from api.web.filters import FILTERS
-from api.web.session import context_processor
 
 _ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = _ROOT / "templates"
@@ -27,7 +26,6 @@ def setup_web(app: web.Application) -> None:
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html"], default=True),
-        context_processors=[context_processor],
         undefined=jinja2.ChainableUndefined,
     )
     env.filters.update(FILTERS)

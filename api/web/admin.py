@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp_jinja2
 import asyncpg
 from aiohttp import web
 
 from api.keys import LIVE, POOL
 from api.web import chart, forms
-from api.web.session import ACCOUNT, FORM, error_page, page, redirect
+from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from api.whatif import run_locked, what_if
 from matcher import Rules, RulesError
 from models import audit
@@ -53,9 +52,9 @@ async def _render_rules(
         versions = await rules_repo.list_versions(conn, limit=20)
     if rules_text is None:
         rules_text = json.dumps(body, indent=2, sort_keys=True)
-    return aiohttp_jinja2.render_template(
-        "admin/rules.html",
+    return render(
         request,
+        "admin/rules.html",
         {
             "rules_text": rules_text,
             "active_version": version,
@@ -221,9 +220,9 @@ async def failed_deliveries(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         items = await alerts.list_failed(conn, 200)
     redriven = request.query.get("redriven", "")
-    return aiohttp_jinja2.render_template(
-        "admin/deliveries.html",
+    return render(
         request,
+        "admin/deliveries.html",
         {"items": items, "notice": f"Alert {redriven} queued again." if redriven.isdigit() else ""},
     )
 
@@ -259,9 +258,9 @@ async def audit_log(request: web.Request) -> web.StreamResponse:
             before_id=int(before) if before.isdigit() and len(before) < 18 else None,
             limit=50,
         )
-    return aiohttp_jinja2.render_template(
-        "admin/audit.html",
+    return render(
         request,
+        "admin/audit.html",
         {
             "events": events,
             "entity": entity or "",

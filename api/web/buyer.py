@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp_jinja2
 import asyncpg
 from aiohttp import web
 
 from api.keys import LIVE, POOL
 from api.web import forms
-from api.web.session import ACCOUNT, FORM, error_page, page, redirect
+from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit, outbox
 from models import briefs as briefs_repo
 from models import matches as matches_repo
@@ -66,9 +65,9 @@ def _render_editor(
     status: int = 200,
     notice: str = "",
 ) -> web.Response:
-    return aiohttp_jinja2.render_template(
-        "buyer/edit.html",
+    return render(
         request,
+        "buyer/edit.html",
         {
             "brief": row,
             "values": values,
@@ -122,7 +121,7 @@ async def list_briefs(request: web.Request) -> web.StreamResponse:
     account = request[ACCOUNT]
     async with request.app[POOL].acquire() as conn:
         rows = await briefs_repo.list_page(conn, buyer_account_id=account.id, limit=200)
-    return aiohttp_jinja2.render_template("buyer/list.html", request, {"briefs": rows})
+    return render(request, "buyer/list.html", {"briefs": rows})
 
 
 @page("buyer")
@@ -169,9 +168,9 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
         return _render_editor(
             request, row=row, values=_form_values(row), errors={}, preview=preview, notice=notice
         )
-    return aiohttp_jinja2.render_template(
-        "buyer/show.html",
+    return render(
         request,
+        "buyer/show.html",
         {
             "brief": row,
             "shortlist": shortlist,
@@ -192,8 +191,8 @@ async def shortlist_fragment(request: web.Request) -> web.StreamResponse:
         if not _owned(account, row):
             return _not_found(request)
         items = await matches_repo.list_for_brief(conn, brief_id, SHORTLIST_SIZE)
-    return aiohttp_jinja2.render_template(
-        "buyer/_shortlist.html", request, {"items": items, "stored": True, "pending": not items}
+    return render(
+        request, "buyer/_shortlist.html", {"items": items, "stored": True, "pending": not items}
     )
 
 
@@ -268,8 +267,8 @@ async def preview(request: web.Request) -> web.StreamResponse:
     """The live shortlist preview as an HTML fragment (the editor's script swaps it in)."""
     fields, errors = forms.brief_fields(request[FORM], strict=False, preview=True)
     items = await preview_items(request, fields, request[ACCOUNT].organisation)
-    return aiohttp_jinja2.render_template(
-        "buyer/_shortlist.html",
+    return render(
         request,
+        "buyer/_shortlist.html",
         {"items": items, "stored": False, "pending": False, "errors": errors},
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from api.keys import POOL, SETTINGS
 from api.web import forms
-from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect
+from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
 from models import audit, preferences
 from models import matches as matches_repo
 from models.types import CATEGORIES
@@ -28,7 +27,7 @@ def _seller_id(request: web.Request) -> int:
 async def opportunities(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         items = await matches_repo.list_for_seller(conn, _seller_id(request), PAGE_SIZE)
-    return aiohttp_jinja2.render_template("seller/opportunities.html", request, {"items": items})
+    return render(request, "seller/opportunities.html", {"items": items})
 
 
 def _settings_values(prefs: dict[str, Any] | None) -> dict[str, Any]:
@@ -56,9 +55,9 @@ def _render_settings(
     status: int = 200,
     notice: str = "",
 ) -> web.Response:
-    return aiohttp_jinja2.render_template(
-        "seller/settings.html",
+    return render(
         request,
+        "seller/settings.html",
         {"values": values, "errors": errors, "categories": CATEGORIES, "notice": notice},
         status=status,
     )
@@ -115,7 +114,7 @@ async def deliveries(request: web.Request) -> web.StreamResponse:
 
     async with request.app[POOL].acquire() as conn:
         items = await alerts.list_for_seller(conn, _seller_id(request), PAGE_SIZE, 0)
-    return aiohttp_jinja2.render_template("seller/deliveries.html", request, {"items": items})
+    return render(request, "seller/deliveries.html", {"items": items})
 
 
 def _verify(request: web.Request) -> int | None:
@@ -130,9 +129,8 @@ async def unsubscribe_confirm(request: web.Request) -> web.StreamResponse:
     """GET never changes anything (mail scanners follow links): it shows a confirm button."""
     if _verify(request) is None:
         return error_page(request, 404, "Link not valid", "This unsubscribe link is not valid.")
-    return aiohttp_jinja2.render_template(
-        "seller/unsubscribe.html", request, {"token": request.match_info["token"], "done": False}
-    )
+    token = request.match_info["token"]
+    return render(request, "seller/unsubscribe.html", {"token": token, "done": False})
 
 
 async def unsubscribe(request: web.Request) -> web.StreamResponse:
@@ -149,6 +147,4 @@ async def unsubscribe(request: web.Request) -> web.StreamResponse:
                 conn, actor_id=None, action="preferences.unsubscribed", entity="seller",
                 entity_id=seller_id, data={"via": "link"},
             )
-    return aiohttp_jinja2.render_template(
-        "seller/unsubscribe.html", request, {"token": "", "done": True}
-    )
+    return render(request, "seller/unsubscribe.html", {"token": "", "done": True})

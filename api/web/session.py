@@ -69,11 +69,18 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
-    response = aiohttp_jinja2.render_template(
-        "error.html", request, {"title": title, "message": message}, status=status
+def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """Render with the page globals (signed-in account, its CSRF token, current path). Not an
+    aiohttp-jinja2 context processor: those run before the handler has authenticated."""
+    return aiohttp_jinja2.render_template(
+        template, request, {**base_context(request), **context}, status=status
     )
-    return response
+
+
+def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
 
 
 async def current_account(request: web.Request) -> Account | None:
@@ -151,8 +158,7 @@ def page(*roles: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-async def context_processor(request: web.Request) -> dict[str, Any]:
-    """Template globals: the signed-in account, its CSRF token, navigation."""
+def base_context(request: web.Request) -> dict[str, Any]:
     account = request.get(ACCOUNT)
     token = request.get(TOKEN)
     return {

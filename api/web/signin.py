@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 from urllib.parse import urlsplit
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from api.keys import POOL
@@ -18,6 +17,7 @@ from api.web.session import (
     form_data,
     new_presession,
     redirect,
+    render,
     set_session,
 )
 from models import accounts
@@ -33,9 +33,9 @@ def _safe_next(value: str) -> str:
 
 def _render(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     pre = new_presession()
-    response = aiohttp_jinja2.render_template(
-        "signin.html",
+    response = render(
         request,
+        "signin.html",
         {"pre_token": pre, "error": error, "next": _safe_next(request.query.get("next", ""))},
         status=status,
     )
