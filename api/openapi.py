@@ -71,6 +71,8 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
         if len(rest) == 1:
             merged = {k: v for k, v in schema.items() if k != "anyOf"}
             merged.update(rest[0])
+            if merged.get("default", 0) is None:
+                del merged["default"]
             return merged
     return schema
 
