@@ -11,7 +11,7 @@ from api.auth import check_seller_access
 from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.keys import SETTINGS
 from api.routing import ADMIN, Ctx, Operation, json_response
-from api.validation import Body, Categories, Email, Money, Page, Query, Tags
+from api.validation import Body, Categories, Email, Money, Page, Query, Tags, Url
 from models import alerts, audit, preferences, sellers
 
 SELLER_OR_ADMIN = ADMIN | {"seller"}
@@ -24,7 +24,7 @@ class PreferencesIn(Body):
 
     frequency: Literal["instant", "daily", "off"]
     email: Email | None = None
-    webhook_url: str | None = Field(None, min_length=1, max_length=2000)
+    webhook_url: Url | None = None
     webhook_secret: str | None = Secret
     categories: Categories = Field(default_factory=list)
     locations: Tags = Field(default_factory=list)

@@ -153,9 +153,9 @@ def publish_problems(brief: Brief) -> list[dict[str, str]]:
 async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> dict[str, Any]:
     live = ctx.app[LIVE]
     start = time.perf_counter()
-    # Scoring runs on the event loop on purpose: the live index is updated on this loop by its
-    # LISTEN callbacks, and the matcher is not safe for a concurrent writer in another thread.
-    found = live.matcher.match(brief, top_k=offset + limit)[offset:]
+    # Scored in a thread under the live index's lock: the loop keeps serving, and no
+    # incremental index change runs at the same time.
+    found = (await live.match(brief, top_k=offset + limit))[offset:]
     ctx.app[METRICS].match_latency.labels("preview").observe(time.perf_counter() - start)
     names = {s.id: s.name for s in await sellers.load_many(ctx.conn, [m.seller_id for m in found])}
     items = [

@@ -3,7 +3,7 @@ preview a candidate against the active rules on recent briefs before activating 
 
 from __future__ import annotations
 
-import asyncio
+import re
 import time
 from typing import Annotated, Any
 
@@ -11,17 +11,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.errors import NotFound, ValidationFailed, field_error
-from api.keys import LIVE, METRICS
+from api.keys import LIVE, METRICS, POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.validation import Body, Note, Page
+from api.whatif import what_if
 from matcher.rules import Rules, RulesError
-from models import audit, briefs
+from models import audit
 from models import rules as rules_repo
 from models.rules import rules_json
-from models.types import Brief
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 RulesBody = Annotated[dict[str, Any], WithJsonSchema(Rules.json_schema())]
-_TOP = 10
 
 
 class RulesIn(Body):
@@ -62,9 +62,11 @@ class RulesOverview(BaseModel):
 
 
 class BriefEffect(BaseModel):
+    model_config = ConfigDict(extra="allow")
     brief_id: int
     title: str
-    overlap_top10: float
+    overlap: int = Field(description="sellers in both top 10s")
+    overlap_ratio: float
     gained: list[int]
     lost: list[int]
     alerts_active: int
@@ -72,12 +74,40 @@ class BriefEffect(BaseModel):
 
 
 class PreviewOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
     active_version: int
     briefs: list[BriefEffect]
     total: dict[str, Any]
+    outcomes: dict[str, Any] = Field(description="ranking quality on awarded briefs, both rules")
+
+
+def _control_characters(value: Any, path: str) -> str | None:
+    """The dotted path of the first string holding a control character (PostgreSQL's jsonb
+    cannot store NUL, and none belongs in a synonym or an alias), else None."""
+    if isinstance(value, str):
+        return path if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if _CONTROL.search(str(key)):
+                return where
+            found = _control_characters(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _control_characters(item, f"{path}.{i}")
+            if found:
+                return found
+    return None
 
 
 def _parse_rules(data: dict[str, Any]) -> Rules:
+    bad = _control_characters(data, "rules")
+    if bad:
+        raise ValidationFailed(
+            "invalid rules", details=[field_error(bad, "control characters are not allowed")]
+        )
     try:
         return Rules.from_dict(data)
     except RulesError as exc:
@@ -85,7 +115,8 @@ def _parse_rules(data: dict[str, Any]) -> Rules:
         raise ValidationFailed(
             f"invalid rules: {exc}", details=[field_error(field, exc.message)]
         ) from exc
-    except (TypeError, ValueError) as exc:  # defensive: from_dict should only raise RulesError
+    # Defensive: from_dict should only raise RulesError.
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ValidationFailed(
             f"invalid rules: {exc}", details=[field_error("rules", str(exc))]
         ) from exc
@@ -146,52 +177,15 @@ async def activate_rules(ctx: Ctx) -> web.StreamResponse:
     return json_response(rules_json(row))
 
 
-def _effects(matcher: Any, candidate: Any, found: list[Brief]) -> list[dict[str, Any]]:
-    out = []
-    for brief in found:
-        old = matcher.match(brief, top_k=max(_TOP, matcher.rules.max_alerts_per_brief))
-        new = candidate.match(brief, top_k=max(_TOP, candidate.rules.max_alerts_per_brief))
-        old_top = [m.seller_id for m in old[:_TOP]]
-        new_top = [m.seller_id for m in new[:_TOP]]
-        denominator = max(len(old_top), len(new_top))
-        out.append({
-            "brief_id": brief.id,
-            "title": brief.title,
-            "overlap_top10": len(set(old_top) & set(new_top)) / denominator if denominator else 1.0,
-            "gained": [s for s in new_top if s not in old_top],
-            "lost": [s for s in old_top if s not in new_top],
-            "alerts_active": sum(m.score >= matcher.rules.alert_threshold for m in old),
-            "alerts_candidate": sum(m.score >= candidate.rules.alert_threshold for m in new),
-        })
-    return out
-
-
 async def preview_rules(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(PreviewIn)
     rules = _parse_rules(body.rules)
-    recent = await briefs.recent_published(ctx.conn, body.briefs)
-    live = ctx.app[LIVE]
     start = time.perf_counter()
-    # Scored in a thread while holding the live index's lock: the candidate shares the fitted
-    # index, which must not change under it.
-    async with live._lock:
-        matcher = live.matcher
-        version = live.rules_version
-        effects = await asyncio.to_thread(_effects, matcher, matcher.with_rules(rules), recent)
+    # The same what-if the admin page shows: the recent briefs under both rule sets, and the
+    # awarded briefs' winners ranked under both (scored under the live index's lock).
+    result = await what_if(ctx.app[POOL], ctx.app[LIVE], rules, last_n=body.briefs)
     ctx.app[METRICS].match_latency.labels("rules_preview").observe(time.perf_counter() - start)
-    n = len(effects)
-    alerts_active = sum(e["alerts_active"] for e in effects)
-    alerts_candidate = sum(e["alerts_candidate"] for e in effects)
-    total = {
-        "briefs": n,
-        "mean_overlap_top10": sum(e["overlap_top10"] for e in effects) / n if n else None,
-        "gained": sum(len(e["gained"]) for e in effects),
-        "lost": sum(len(e["lost"]) for e in effects),
-        "alerts_active": alerts_active,
-        "alerts_candidate": alerts_candidate,
-        "alert_change": alerts_candidate - alerts_active,
-    }
-    return json_response({"active_version": version, "briefs": effects, "total": total})
+    return json_response(result)
 
 
 _ONE = r"/api/v1/rules/{version:\d+}"

@@ -32,6 +32,7 @@ Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Email = Annotated[
     str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 ]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=_LINE)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 MAX_PAGE = 200

@@ -90,8 +90,8 @@ async def test_private_webhooks_are_refused_unless_allowed(
 ) -> None:
     url = f"/api/v1/sellers/{seller.seller_id}/alert-preferences"
     async with make_client(webhook_allow_private=False) as client:  # type: ignore[operator]
-        for hook in ("http://127.0.0.1/hook", "http://localhost:8080/x", "http://10.1.2.3/",
-                     "ftp://example.com/x"):
+        for hook in ("http://a\u0000b.example/", "http://127.0.0.1/hook",
+                     "http://localhost:8080/x", "http://10.1.2.3/", "ftp://example.com/x"):
             r = await client.put(url, json={"frequency": "instant", "webhook_url": hook},
                                  headers=seller.headers)
             assert fields_of(await error_of(r, 422)) == {"webhook_url"}, hook
@@ -172,6 +172,7 @@ async def test_rules_validation_names_the_field(
         "rules.weights.text": {"weights": {"text": "heavy"}},
         "rules.shortlist_threshold": {"shortlist_threshold": 7},
         "rules.colour": {"colour": "blue"},
+        "rules.synonyms.cloud.0": {"synonyms": {"cloud": ["a\u0000ws"]}},
     }
     for field, rules in cases.items():
         r = await client.post("/api/v1/rules", json={"rules": rules}, headers=admin)
@@ -208,8 +209,9 @@ async def test_rules_preview(
     assert r.status == 200, await r.text()
     data = await r.json()
     assert data["total"]["briefs"] == 2 and len(data["briefs"]) == 2
-    assert {"overlap_top10", "gained", "lost", "alerts_active", "alerts_candidate"} <= set(
+    assert {"overlap_ratio", "gained", "lost", "alerts_active", "alerts_candidate"} <= set(
         data["briefs"][0])
+    assert data["active_version"] == 0 and "candidate" in data["outcomes"]
 
 
 async def test_audit_pages(client: TestClient, admin: dict[str, str]) -> None:

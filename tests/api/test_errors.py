@@ -110,8 +110,9 @@ async def test_anonymous_and_bad_tokens_are_401(
     # Revoked token.
     assert (await client.get("/api/v1/briefs", headers=buyer.headers)).status == 200
     async with pool.acquire() as conn:
-        token_id = (await accounts.authenticate(conn, buyer.token)).token_id  # type: ignore[union-attr]
-        assert await accounts.revoke_token(conn, token_id)
+        account = await accounts.authenticate(conn, buyer.token)
+        assert account is not None and account.token_id is not None
+        assert await accounts.revoke_token(conn, account.token_id)
     await error_of(await client.get("/api/v1/briefs", headers=buyer.headers), 401)
 
 
