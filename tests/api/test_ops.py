@@ -93,3 +93,44 @@ async def test_app_starts_and_serves_without_redis(make_client: MakeClient) -> N
         assert (await client.get("/health/live")).status == 200
         assert (await client.get("/health")).status == 503
         assert (await client.get("/metrics")).status == 200
+
+
+async def test_responses_match_the_documented_schemas(
+    client: TestClient, pool: asyncpg.Pool, buyer: User, seller: User, admin: dict[str, str]
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    brief_id = await make_brief(pool, buyer)
+    r = await client.post("/api/v1/rules", json={"rules": {}, "note": "n"}, headers=admin)
+    version = (await r.json())["version"]
+    s = seller.seller_id
+    checks = [
+        ("/api/v1/sellers", "/api/v1/sellers", admin),
+        ("/api/v1/sellers/{id}", f"/api/v1/sellers/{s}", admin),
+        ("/api/v1/briefs", "/api/v1/briefs", buyer.headers),
+        ("/api/v1/briefs/{id}", f"/api/v1/briefs/{brief_id}", buyer.headers),
+        ("/api/v1/briefs/{id}/shortlist", f"/api/v1/briefs/{brief_id}/shortlist", buyer.headers),
+        ("/api/v1/sellers/{id}/opportunities", f"/api/v1/sellers/{s}/opportunities", admin),
+        ("/api/v1/sellers/{id}/alerts", f"/api/v1/sellers/{s}/alerts", admin),
+        ("/api/v1/sellers/{id}/alert-preferences", f"/api/v1/sellers/{s}/alert-preferences",
+         seller.headers),
+        ("/api/v1/alerts", "/api/v1/alerts", admin),
+        ("/api/v1/rules", "/api/v1/rules", admin),
+        ("/api/v1/rules/{version}", f"/api/v1/rules/{version}", admin),
+        ("/api/v1/audit-events", "/api/v1/audit-events", admin),
+        ("/api/v1/me", "/api/v1/me", seller.headers),
+        ("/health", "/health", {}),
+    ]
+    for template, url, headers in checks:
+        r = await client.get(url, headers=headers)
+        assert r.status == 200, (url, await r.text())
+        schema = spec["paths"][template]["get"]["responses"]["200"]["content"][
+            "application/json"]["schema"]
+        root = {**schema, "components": spec["components"]}
+        errors = list(Draft202012Validator(root).iter_errors(await r.json()))
+        assert not errors, (url, [e.message for e in errors[:3]])
+    # And an error body against the Error schema.
+    r = await client.get("/api/v1/briefs")
+    error_schema = {"$ref": "#/components/schemas/Error", "components": spec["components"]}
+    Draft202012Validator(error_schema).validate(await r.json())
