@@ -16,6 +16,8 @@ settings (environment, prefix MARKETPLACE_):
   DATA_DIR       where embedded servers keep their data (default ./.marketplace)
   HOST, PORT     where the API listens (default 127.0.0.1:8080)
   WEBHOOK_ALLOW_PRIVATE  deliver webhooks to loopback/private addresses (tests, demos only)
+  PUBLIC_URL     base URL used in e-mail links (default http://HOST:PORT)
+  SECRET_KEY     signs unsubscribe links; the same on every API and worker machine
 """
 
 
