@@ -140,8 +140,12 @@ async def market(pool: asyncpg.Pool) -> Market:
 
 @pytest.fixture
 async def server(clean_db: Servers, market: Market) -> AsyncIterator[TestServer]:
-    async with TestServer(make_app(clean_db), host="127.0.0.1") as srv:
+    srv = TestServer(make_app(clean_db), host="127.0.0.1")
+    await srv.start_server()
+    try:
         yield srv
+    finally:
+        await srv.close()
 
 
 @pytest.fixture

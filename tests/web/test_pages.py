@@ -14,7 +14,9 @@ from tests.web.conftest import SECRET_KEY, Market, csrf_of, sign_in
 from workers.unsubscribe import make_token, signing_key
 
 
-async def test_signin_form_sets_an_httponly_strict_cookie(client: TestClient, market: Market) -> None:
+async def test_signin_form_sets_an_httponly_strict_cookie(
+    client: TestClient, market: Market
+) -> None:
     page = await client.get("/signin")
     assert page.status == 200
     html = await page.text()
