@@ -91,7 +91,8 @@ async def _live_index(app: web.Application) -> AsyncIterator[None]:
         await live.stop()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, pages: bool = False) -> web.Application:
+    """The API; with `pages`, also the server-rendered web pages (api.web.setup_web)."""
     if not settings.database_url or not settings.redis_url:
         raise ValueError("create_app needs settings with database_url and redis_url resolved")
     app = web.Application(
@@ -104,4 +105,8 @@ def create_app(settings: Settings) -> web.Application:
     app[OPERATIONS] = ops
     add_routes(app, ops)
     app.cleanup_ctx.extend([_database, _queue, _live_index])
+    if pages:
+        from api.web import setup_web
+
+        setup_web(app)
     return app
