@@ -182,7 +182,7 @@ async def _serve_app(settings: Settings) -> Any:
 
     from api.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, pages=True)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
