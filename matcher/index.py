@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,15 +27,16 @@ from models.types import CATEGORIES, Seller
 
 from .orgs import OrgIndex
 from .text import (
-    STOP_WORDS,
     TOKEN_RE,
+    canonical,
     is_anywhere,
     norm_location,
     norm_role,
     seller_text,
-    stem,
+    term_of,
     terms,
 )
+from .tokenize import tokenize_docs
 
 MAX_CATEGORIES = 16  # category codes beyond this are not tracked (filters pass for them)
 MAX_LOCATIONS = 62  # bit 62 = "has untracked locations", bit 63 = "serves anywhere"
@@ -66,7 +66,8 @@ class TextModel:
     def term_id(self, raw: str) -> int:
         tid = self.raw_to_term.get(raw)
         if tid is None:
-            tid = -1 if raw in STOP_WORDS else self.vocab.get(stem(raw), -1)
+            term = term_of(raw)
+            tid = self.vocab.get(term, -1) if term else -1
             if len(self.raw_to_term) < 1_000_000:  # bounded: queries bring arbitrary words
                 self.raw_to_term[raw] = tid
         return tid
@@ -88,63 +89,49 @@ def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
     """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF matrix of `docs`.
 
     Equivalent to scikit-learn's TfidfVectorizer(sublinear_tf=True, smooth_idf=True) with our
-    tokenizer, but tokenises with one regex call per document and maps each distinct raw token
-    once, which makes it several times faster at 100k documents.
+    tokenizer and analyzer, but tokenises the whole corpus with numpy (matcher/tokenize.py) and
+    maps each distinct raw token to its term once: several times faster at 100k documents.
     """
     n = len(docs)
-    toks = [TOKEN_RE.findall(d.lower()) for d in docs]
-    lengths = np.fromiter(map(len, toks), np.int64, n)
-    raw_vocab: set[str] = set()
-    for t in toks:
-        raw_vocab.update(t)
+    raws, raw_ids, doc_of = tokenize_docs(docs)
     vocab: dict[str, int] = {}
     raw_to_term: dict[str, int] = {}
-    for raw in sorted(raw_vocab):  # sorted: term ids do not depend on hash seeds
-        if raw in STOP_WORDS:
-            raw_to_term[raw] = -1
-        else:
-            raw_to_term[raw] = vocab.setdefault(stem(raw), len(vocab))
+    raw_term = np.full(len(raws), -1, np.int32)
+    for rid in sorted(range(len(raws)), key=raws.__getitem__):  # ids independent of hashing
+        raw = raws[rid]
+        term = term_of(raw)
+        tid = vocab.setdefault(term, len(vocab)) if term else -1
+        raw_to_term[raw] = raw_term[rid] = tid
     n_terms = len(vocab)
-    total = int(lengths.sum())
-    flat = np.fromiter(map(raw_to_term.__getitem__, chain.from_iterable(toks)), np.int32, total)
-    del toks
-    rows = np.repeat(np.arange(n, dtype=np.int32), lengths)
-    keep = flat >= 0
-    flat, rows = flat[keep], rows[keep]
-    # One sort of (row, term) keys gives the term counts per document.
-    keys = rows.astype(np.int64) * max(n_terms, 1) + flat
-    keys.sort()
-    uniq_mask = np.empty(len(keys), bool)
-    if len(keys):
-        uniq_mask[0] = True
-        np.not_equal(keys[1:], keys[:-1], out=uniq_mask[1:])
-    starts = np.flatnonzero(uniq_mask)
-    counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
-    ukeys = keys[starts]
-    del keys, flat, rows, keep
-    doc = (ukeys // max(n_terms, 1)).astype(np.int32)
-    term = (ukeys % max(n_terms, 1)).astype(np.int32)
+    term_ids = raw_term[raw_ids]
+    keep = term_ids >= 0
+    term_ids, doc_of = term_ids[keep], doc_of[keep]
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(doc_of, minlength=n), out=indptr[1:])
+    counts = sp.csr_matrix(
+        (np.ones(len(term_ids), np.float32), term_ids, indptr), shape=(n, n_terms)
+    )
+    counts.sum_duplicates()  # sorts each row's terms (C++) and counts repeats
+    del term_ids, doc_of, keep, raw_ids
+    doc = np.repeat(np.arange(n, dtype=np.int32), np.diff(counts.indptr))
+    term = counts.indices.astype(np.int32)
+    counts_data = counts.data
     df = np.bincount(term, minlength=n_terms)
     idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-    data = (1.0 + np.log(counts)) * idf[term]
+    data = (1.0 + np.log(counts_data)) * idf[term]
     sq = np.bincount(doc, weights=data.astype(np.float64) ** 2, minlength=n)
     norms = np.sqrt(sq).astype(np.float32)
     norms[norms == 0] = 1.0
     data = (data / norms[doc]).astype(np.float32)
-    # Build CSC directly: order entries by term (stable, so rows stay sorted within a column).
-    order = np.argsort(term, kind="stable")
-    indptr = np.zeros(n_terms + 1, np.int64)
-    np.cumsum(np.bincount(term, minlength=n_terms), out=indptr[1:])
-    matrix = sp.csc_matrix(
-        (data[order], doc[order], indptr.astype(np.int32) if len(data) < 2**31 else indptr),
-        shape=(n, n_terms),
-    )
+    weighted = sp.csr_matrix((data, term, counts.indptr), shape=(n, n_terms))
+    matrix = weighted.tocsc()  # C++ counting sort: rows stay sorted within each column
+    matrix.indices = matrix.indices.astype(np.int32, copy=False)
     # Explanations show a word as buyers write it (shortest surface form), not the stem.
     display = sorted(vocab, key=vocab.__getitem__)
-    for raw in sorted(raw_vocab, key=len, reverse=True):
+    for raw in sorted(raw_to_term, key=len, reverse=True):
         tid = raw_to_term[raw]
         if tid >= 0:
-            display[tid] = raw
+            display[tid] = canonical(raw)
     model = TextModel(vocab, display, idf, n, raw_to_term)
     return model, matrix
 

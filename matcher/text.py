@@ -13,10 +13,12 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from models.types import Brief, Seller
 
-# Runs of two or more letters (keeping "c#", "c++") or digits; splits "user-centred", "node.js"
-# and reference codes: in "WP1448" or "FSA557" the letters name a buyer's series of briefs and
-# recur across them, the number never does.
-TOKEN_RE = re.compile(r"[a-z][a-z+#]+|[0-9]{2,}")
+# Maximal runs of letters (with "+"/"#" for "c++", "c#") or of digits; a raw run becomes a
+# token when at least 2 characters remain after leading "+"/"#" (see `canonical`). This splits
+# "user-centred", "node.js" and reference codes: in "WP1448" or "FSA557" the letters name a
+# buyer's series of briefs and recur across them, the number never does.
+# matcher/tokenize.py implements the same runs with numpy for whole corpora.
+TOKEN_RE = re.compile(r"[a-z+#]+|[0-9]+")
 _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _BRACKETS_RE = re.compile(r"[(\[][^)\]]*[)\]]")
 _NON_WORD_RE = re.compile(r"[^a-z0-9]+")
@@ -50,14 +52,29 @@ def stem(token: str) -> str:
     return token
 
 
+def canonical(raw: str) -> str:
+    """The token a raw run stands for, or "" when it is too short to be one."""
+    token = raw.lstrip("+#")
+    return token if len(token) >= 2 else ""
+
+
+@lru_cache(maxsize=200_000)
+def term_of(raw: str) -> str:
+    """Index term of a raw run: canonical, not a stop word, stemmed; "" when none."""
+    token = canonical(raw)
+    if not token or token in STOP_WORDS:
+        return ""
+    return stem(token)
+
+
 def tokens(text: str) -> list[str]:
-    """Raw tokens (lowercased, not stemmed, stop words kept): the cheap first pass."""
-    return TOKEN_RE.findall(text.lower())
+    """Tokens (lowercased, not stemmed, stop words kept)."""
+    return [t for t in map(canonical, TOKEN_RE.findall(text.lower())) if t]
 
 
 def terms(text: str) -> list[str]:
     """Index terms: stemmed tokens without stop words."""
-    return [stem(t) for t in TOKEN_RE.findall(text.lower()) if t not in STOP_WORDS]
+    return [t for t in map(term_of, TOKEN_RE.findall(text.lower())) if t]
 
 
 def norm_phrase(text: str) -> str:
