@@ -1,8 +1,9 @@
 """What every job finds in its arq ctx, created once per worker process.
 
 ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one aiohttp session),
-mailer, signing_key, sem (bounds requests in flight across all jobs), outcomes (batched result
-writer), redis (arq's own pool), worker (the arq Worker, to know when it is shutting down).
+mailer, signing_key, sem (bounds requests in flight across all jobs), budget (bounds alerts
+claimed but not finished), outcomes (batched result writer), redis (arq's own pool), worker
+(the arq Worker, to know when it is shutting down).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def stopping(ctx: Ctx) -> bool:
 
 
 async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> None:
-    from workers.jobs import Outcomes
+    from workers.jobs import ClaimBudget, Outcomes
     from workers.live_index import LiveMatcher
 
     assert settings.database_url, "the worker needs a database URL"
@@ -55,6 +56,7 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         mailer=Mailer(settings.smtp_url, timeout=config.smtp_timeout),
         signing_key=signing_key(settings.secret_key, settings.database_url),
         sem=asyncio.Semaphore(config.concurrency),
+        budget=ClaimBudget(2 * config.concurrency),
         outcomes=outcomes,
     )
     ctx["outcomes_task"] = asyncio.create_task(outcomes.run(), name="delivery-outcomes")

@@ -117,6 +117,36 @@ async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = No
 # Delivery
 
 
+class ClaimBudget:
+    """Bounds the alerts a worker has claimed but not finished (across all its delivery jobs)
+    to about two rounds of its concurrency. A claimed alert must be sent long before its lock
+    expires, or another worker would take it as abandoned and send it a second time; claiming
+    only what can be sent at once keeps that wait short whatever the number of jobs."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.used = 0
+        self._cond = asyncio.Condition()
+
+    async def reserve(self, want: int, wait: float = 1.0) -> int:
+        """Up to `want` slots; 0 after `wait` seconds without any (the caller re-checks)."""
+        async with self._cond:
+            try:
+                await asyncio.wait_for(self._cond.wait_for(lambda: self.used < self.limit), wait)
+            except TimeoutError:
+                return 0
+            n = min(want, self.limit - self.used)
+            self.used += n
+            return n
+
+    async def release(self, n: int = 1) -> None:
+        if n <= 0:
+            return
+        async with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
 class Outcomes:
     """Delivery results written back in small batches (every ~50 ms): few round trips at
     thousands of alerts per second, and a crash can only resend what was in flight or in the
@@ -203,7 +233,9 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
         raise DeliveryError(f"unknown channel {alert['channel']!r}", permanent=True)
 
 
-async def send_batch(ctx: Ctx, batch: list[dict[str, Any]], outcomes: Outcomes) -> None:
+async def send_batch(
+    ctx: Ctx, batch: list[dict[str, Any]], outcomes: Outcomes, *, budgeted: bool = True
+) -> None:
     """Send claimed alerts concurrently (bounded by the worker-wide semaphore). If cancelled
     (shutdown), the alerts not finished are handed back at once instead of waiting for their
     lock to expire."""
@@ -211,19 +243,25 @@ async def send_batch(ctx: Ctx, batch: list[dict[str, Any]], outcomes: Outcomes) 
     started: set[int] = set()
     finished: set[int] = set()
 
+    budget: ClaimBudget | None = ctx.get("budget") if budgeted else None
+
     async def one(alert: dict[str, Any]) -> None:
-        async with sem:
-            started.add(alert["id"])
-            try:
-                await _send_one(ctx, alert)
-            except DeliveryError as exc:
-                outcomes.fail(alert, exc)
-            except Exception as exc:  # a bug must not leave the alert locked
-                log.exception("sending alert failed", extra={"alert_id": alert["id"]})
-                outcomes.fail(alert, DeliveryError(f"{type(exc).__name__}: {exc}"))
-            else:
-                outcomes.ok(alert["id"])
-            finished.add(alert["id"])
+        try:
+            async with sem:
+                started.add(alert["id"])
+                try:
+                    await _send_one(ctx, alert)
+                except DeliveryError as exc:
+                    outcomes.fail(alert, exc)
+                except Exception as exc:  # a bug must not leave the alert locked
+                    log.exception("sending alert failed", extra={"alert_id": alert["id"]})
+                    outcomes.fail(alert, DeliveryError(f"{type(exc).__name__}: {exc}"))
+                else:
+                    outcomes.ok(alert["id"])
+                finished.add(alert["id"])
+        finally:
+            if budget is not None:
+                await asyncio.shield(budget.release(1))
 
     tasks = [asyncio.create_task(one(a)) for a in batch]
     try:
@@ -246,12 +284,21 @@ async def deliver_alerts(ctx: Ctx) -> dict[str, int]:
     """Claim due instant alerts in batches and send them until none is due."""
     config = ctx["config"]
     outcomes: Outcomes = ctx["outcomes"]
+    budget: ClaimBudget = ctx["budget"]
     claimed = 0
     while not stopping(ctx):
-        async with ctx["pool"].acquire() as conn:
-            batch = await alerts_repo.claim_due(
-                conn, limit=config.batch_size, lock_seconds=config.lock_seconds
-            )
+        slots = await budget.reserve(config.batch_size)
+        if not slots:
+            continue
+        try:
+            async with ctx["pool"].acquire() as conn:
+                batch = await alerts_repo.claim_due(
+                    conn, limit=slots, lock_seconds=config.lock_seconds
+                )
+        except BaseException:
+            await budget.release(slots)
+            raise
+        await budget.release(slots - len(batch))  # each sent alert gives its own slot back
         if not batch:
             break
         claimed += len(batch)
@@ -279,7 +326,7 @@ async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
     if not batch:
         return False
     outcomes = Outcomes(ctx)
-    await send_batch(ctx, batch, outcomes)
+    await send_batch(ctx, batch, outcomes, budgeted=False)
     await outcomes.flush()
     return outcomes.counts["sent"] == 1
 

@@ -47,6 +47,7 @@ class Sink:
     secrets: dict[int, str] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
     delivered: Counter[str] = field(default_factory=Counter)  # 2xx answers per key
+    timed_out: Counter[str] = field(default_factory=Counter)
     bad_signatures: list[str] = field(default_factory=list)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
     behaviour: Callable[[str, int], int | float] | None = None
@@ -71,6 +72,11 @@ class Sink:
         if isinstance(action, float):
             await asyncio.sleep(action)
             action = 200
+            if request.transport is None or request.transport.is_closing():
+                # The sender gave up (timeout): our answer never reaches it, so it retries with
+                # the same key, and a receiver that dedupes by key does the work once.
+                self.timed_out[key] += 1
+                return web.Response(status=499)
         if 200 <= action < 300:
             if self.first_at is None:
                 self.first_at = time.perf_counter()
