@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import check_seller_access
 from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.keys import SETTINGS
+from api.netguard import UnsafeUrl, check_webhook_target
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.validation import Body, Categories, Email, Money, Page, Query, Tags, Url
 from models import alerts, audit, preferences, sellers
@@ -112,12 +113,11 @@ async def get_preferences(ctx: Ctx) -> web.StreamResponse:
     return json_response(_prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
 
 
-def _check_webhook(ctx: Ctx, url: str) -> None:
-    from workers.delivery import DeliveryError, check_webhook_url
-
+async def _check_webhook(ctx: Ctx, url: str) -> None:
+    # Checked here at save time (a clear 422 now) and again by the worker at send time.
     try:
-        check_webhook_url(url, allow_private=ctx.app[SETTINGS].webhook_allow_private)
-    except DeliveryError as exc:
+        await check_webhook_target(url, allow_private=ctx.app[SETTINGS].webhook_allow_private)
+    except UnsafeUrl as exc:
         raise ValidationFailed(
             "webhook_url is not deliverable", details=[field_error("webhook_url", str(exc))]
         ) from exc
@@ -127,7 +127,7 @@ async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     seller_id = await _seller(ctx)
     body = await ctx.body(PreferencesIn)
     if body.webhook_url is not None:
-        _check_webhook(ctx, body.webhook_url)
+        await _check_webhook(ctx, body.webhook_url)
     fields = body.model_dump()
     if "webhook_secret" not in body.model_fields_set:
         fields.pop("webhook_secret")

@@ -26,6 +26,7 @@ from api import (
 )
 from api.auth import bootstrap_admin
 from api.keys import LIVE, METRICS, OPERATIONS, POOL, QUEUE, SETTINGS
+from api.limits import Limits, rate_limit_middleware, setup_limits, timeout_middleware
 from api.metrics import Metrics
 from api.middleware import error_middleware, metrics_middleware, request_id_middleware
 from api.routing import Operation, add_routes
@@ -91,15 +92,27 @@ async def _live_index(app: web.Application) -> AsyncIterator[None]:
         await live.stop()
 
 
-def create_app(settings: Settings, *, pages: bool = False) -> web.Application:
-    """The API; with `pages`, also the server-rendered web pages (api.web.setup_web)."""
+def create_app(
+    settings: Settings, *, pages: bool = False, limits: Limits | None = None
+) -> web.Application:
+    """The API; with `pages`, also the server-rendered web pages (api.web.setup_web).
+    `limits` (rate limit, deadlines) default to the environment's (api.limits.Limits.from_env)."""
     if not settings.database_url or not settings.redis_url:
         raise ValueError("create_app needs settings with database_url and redis_url resolved")
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        # Outermost first: every answer, throttled or timed out included, gets a request id, is
+        # counted, and is rendered as JSON by error_middleware.
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            error_middleware,
+            rate_limit_middleware,
+            timeout_middleware,
+        ],
         client_max_size=MAX_BODY,
     )
     app[SETTINGS] = settings
+    setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
     ops = operations()
     app[OPERATIONS] = ops

@@ -28,6 +28,7 @@ from api.validation import (
     Tags,
     Text,
 )
+from marketplace.logs import request_id
 from models import audit, briefs, matches, outbox, sellers
 from models.briefs import brief_json, row_to_brief
 from models.types import CATEGORIES, Brief
@@ -235,11 +236,15 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     assert published is not None
     # One transaction: the status, the audit event and the outbox row commit together or not
     # at all; the job is enqueued only after the commit (an enqueued job never sees a draft).
+    # The request id goes into the audit event and the log line, so an operator can follow a
+    # brief from this request to its outbox row, its match job and its deliveries.
+    rid = request_id.get()
     await audit.record(
         ctx.conn, actor_id=ctx.user.id, action="brief.published", entity="brief",
-        entity_id=brief_id,
+        entity_id=brief_id, data={"request_id": rid} if rid else None,
     )
     outbox_id = await outbox.add(ctx.conn, "match_brief", [brief_id])
+    log.info("brief published (outbox %s)", outbox_id, extra={"brief_id": brief_id})
     ctx.after_commit.append(lambda: _enqueue(ctx.app, outbox_id, brief_id))
     data = brief_json(published)
     data["outbox_id"] = outbox_id

@@ -3,6 +3,8 @@ process (tests) never collide on metric names."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -13,9 +15,12 @@ from prometheus_client import (
     generate_latest,
 )
 
-from api.keys import LIVE, METRICS, QUEUE
+from api.keys import LIVE, METRICS, POOL, QUEUE
 from api.routing import Ctx, Operation
+from models import alerts
 
+ALERT_STATUSES = ("pending", "sending", "sent", "failed")
+_SCRAPE_DB_TIMEOUT = 1.0
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -52,6 +57,22 @@ class Metrics:
         self.queue_depth = Gauge(
             "queue_depth", "Jobs waiting in the arq queue (-1 when unknown)", registry=self.registry
         )
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "HTTP requests being handled now", registry=self.registry
+        )
+        self.alerts = Gauge(
+            "alerts_by_status",
+            "Alerts (deliveries) by outcome: pending, sending, sent, failed; read from the "
+            "database at scrape time, so every worker's deliveries count",
+            ["status"],
+            registry=self.registry,
+        )
+        self.scrape_errors = Counter(
+            "metrics_scrape_errors_total",
+            "Scrapes where a backing service could not be read (values kept from the last one)",
+            ["source"],
+            registry=self.registry,
+        )
         self.publishes = Counter(
             "briefs_published_total",
             "Briefs published, by whether the job was enqueued at once",
@@ -64,6 +85,20 @@ class Metrics:
         self.latency.labels(method, route).observe(seconds)
 
 
+async def _alert_counts(app: web.Application, m: Metrics) -> None:
+    pool = app.get(POOL)
+    if pool is None:
+        return
+    try:
+        async with asyncio.timeout(_SCRAPE_DB_TIMEOUT), pool.acquire() as conn:
+            counts = await alerts.counts_by_status(conn)
+    except Exception:  # a scrape must answer even when the database does not
+        m.scrape_errors.labels("database").inc()
+        return
+    for status in ALERT_STATUSES:
+        m.alerts.labels(status).set(counts.get(status, 0))
+
+
 async def metrics(ctx: Ctx) -> web.StreamResponse:
     app = ctx.app
     m = app[METRICS]
@@ -74,6 +109,7 @@ async def metrics(ctx: Ctx) -> web.StreamResponse:
     queue = app.get(QUEUE)
     depth = await queue.depth() if queue is not None else None
     m.queue_depth.set(-1 if depth is None else depth)
+    await _alert_counts(app, m)
     response = web.Response(body=generate_latest(m.registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

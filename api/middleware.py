@@ -16,6 +16,7 @@ from api.routing import json_response
 from marketplace.logs import request_id
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("api.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _HTTP_CODES = {
@@ -45,12 +46,21 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     given = request.headers.get("X-Request-Id", "")
     rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     token = request_id.set(rid)
+    start = time.perf_counter()
+    status = 500
     try:
         response = await handler(request)
+        status = response.status
     except web.HTTPException as exc:
         exc.headers["X-Request-Id"] = rid
+        status = exc.status
         raise
     finally:
+        # One structured line per request (JSON via marketplace.logs), carrying the request id.
+        access.info(
+            "%s %s %s %.1fms", request.method, _route_label(request), status,
+            (time.perf_counter() - start) * 1000,
+        )
         request_id.reset(token)
     response.headers["X-Request-Id"] = rid
     return response
@@ -60,6 +70,9 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     start = time.perf_counter()
     status = 500
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.in_flight.inc()
     try:
         response = await handler(request)
         status = response.status
@@ -68,8 +81,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
-        metrics = request.app.get(METRICS)
         if metrics is not None:
+            metrics.in_flight.dec()
             metrics.observe_request(
                 request.method, _route_label(request), status, time.perf_counter() - start
             )

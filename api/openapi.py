@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.keys import OPERATIONS
+from api.limits import EXEMPT_PREFIXES
 from api.routing import Ctx, Operation, json_response
 
 _REF = "#/components/schemas/{model}"
@@ -41,11 +42,13 @@ _ERROR_TEXT = {
     403: "The caller's role or identity may not do this",
     404: "Not found",
     405: "Method not allowed",
+    408: "The body arrived too slowly",
     409: "Conflicts with the current state",
     413: "Body too large",
     415: "The body is not JSON",
     422: "Validation failed; details name the fields",
-    503: "A backing service is unavailable",
+    429: "Rate limited; Retry-After says when to try again",
+    503: "A backing service is unavailable, or the request took too long (Retry-After)",
 }
 
 
@@ -103,10 +106,18 @@ def _path_names(op: Operation) -> list[str]:
 
 
 def _error(status: int) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "description": _ERROR_TEXT.get(status, "Error"),
         "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
     }
+    if status in (429, 503):
+        out["headers"] = {
+            "Retry-After": {
+                "description": "seconds to wait before retrying (always sent with 429)",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        }
+    return out
 
 
 def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
         }
     errors = set(op.errors)
     if op.body is not None:
-        errors |= {400, 413, 415, 422}
+        errors |= {400, 408, 413, 415, 422}
     if op.query is not None:
         errors |= {422}
     if op.roles is not None:
@@ -150,6 +161,8 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
         errors |= {404}
     if op.db:
         errors |= {503}
+    if not op.path.startswith(EXEMPT_PREFIXES):
+        errors |= {429, 503}  # api.limits: rate limit per token, deadline per request
     for status in sorted(errors):
         responses[str(status)] = _error(status)
     out["responses"] = responses

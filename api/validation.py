@@ -3,6 +3,7 @@ resource shares (length limits, no control characters, enums)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -10,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from api.limits import LIMITS, RequestTimeout
 from models.types import CATEGORIES
 
 M = TypeVar("M", bound=BaseModel)
@@ -83,8 +85,13 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType(
             "the body must be JSON", details={"content_type": request.content_type or None}
         )
+    limits = request.app.get(LIMITS)
     try:
-        raw = await request.read()
+        # A client trickling its body holds only its own connection, and only this long.
+        async with asyncio.timeout(limits.body_timeout if limits else None):
+            raw = await request.read()
+    except TimeoutError as exc:
+        raise RequestTimeout("the request body arrived too slowly") from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(
             "the body is too large", details={"max_bytes": request.app._client_max_size}

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.keys import POOL, SETTINGS
+from api.netguard import UnsafeUrl, check_webhook_target
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
 from models import audit, preferences
@@ -71,13 +72,13 @@ async def settings_form(request: web.Request) -> web.StreamResponse:
     return _render_settings(request, _settings_values(prefs), {}, notice=notice)
 
 
-def _webhook_problem(request: web.Request, url: str) -> str:
-    """The API's check (workers.delivery): no private or loopback targets unless allowed."""
-    from workers.delivery import DeliveryError, check_webhook_url
-
+async def _webhook_problem(request: web.Request, url: str) -> str:
+    """The API's check (api.netguard): no private or loopback targets unless allowed."""
     try:
-        check_webhook_url(url, allow_private=request.app[SETTINGS].webhook_allow_private)
-    except DeliveryError as exc:
+        await check_webhook_target(
+            url, allow_private=request.app[SETTINGS].webhook_allow_private
+        )
+    except UnsafeUrl as exc:
         return str(exc)
     return ""
 
@@ -89,7 +90,7 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
     if fields["frequency"] != "off" and not (fields.get("email") or fields.get("webhook_url")):
         errors.setdefault("email", "give an e-mail address or a webhook URL to receive alerts")
     if fields.get("webhook_url") and "webhook_url" not in errors:
-        problem = _webhook_problem(request, fields["webhook_url"])
+        problem = await _webhook_problem(request, fields["webhook_url"])
         if problem:
             errors["webhook_url"] = problem
     if errors:
