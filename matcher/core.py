@@ -18,15 +18,16 @@ import numpy as np
 
 from models.types import Brief, Seller
 
-from .explain import explain
+from .explain import explain, term_contributions
 from .index import _ANYWHERE_LOC, _UNTRACKED_LOC, MAX_CATEGORIES, SellerIndex, day_number
 from .rules import SIGNALS, Rules
 from .skills import SkillScorer, criteria
 from .text import TOKEN_RE, brief_fields, is_anywhere, norm_location, norm_org, norm_role
 
-MAX_QUERY_TERMS = 64  # the strongest query terms carry the ranking; the tail costs time
-CANDIDATES_MIN = 100  # stage-2 pool: max(CANDIDATES_MIN, CANDIDATES_PER_K * top_k)
-CANDIDATES_PER_K = 3
+MAX_QUERY_TERMS = 32  # the strongest query terms carry the ranking; the tail costs time
+# Stage-2 pool (fuzzy skills re-rank it): top_k + CANDIDATES_EXTRA by the stage-1 score. Skills
+# weigh at most their share of the weights, so only sellers near the cut can move across it.
+CANDIDATES_EXTRA = 30
 
 
 @dataclass(slots=True)
@@ -132,9 +133,9 @@ class Matcher:
             return []
         q = self.query(brief)
         weights = _applicable_weights(q)
-        base, signals, passed = _stage_one(index, q, weights)
-        score = np.where(passed, base, -1.0)
-        n_pool = min(index.n_rows, max(CANDIDATES_MIN, CANDIDATES_PER_K * top_k))
+        base, passed, pieces = _stage_one(index, q, weights)
+        score = np.where(passed, base, np.float32(-1.0))
+        n_pool = min(index.n_rows, top_k + CANDIDATES_EXTRA)
         pool = _top(score, n_pool)
         pool = pool[score[pool] >= 0]
         scorer = None
@@ -142,23 +143,26 @@ class Matcher:
             scorer = SkillScorer(q.crits, index.skill_names, index.skill_terms,
                                  q.rules.skill_aliases)
             skill = np.array([scorer.score(index.row_skills[r]) for r in pool], np.float64)
-            final = score[pool] + weights["skills"] * skill
+            final = score[pool].astype(np.float64) + weights["skills"] * skill
         else:
             skill = np.zeros(len(pool))
-            final = score[pool]
+            final = score[pool].astype(np.float64)
         keep = final >= q.rules.shortlist_threshold - 1e-12
         pool, final, skill = pool[keep], final[keep], skill[keep]
         order = np.lexsort((index.ids.data[pool], -final))[:top_k]  # ties: lower id first
+        chosen = pool[order]
+        terms_of = term_contributions(index, q, chosen.tolist())
+        signals = _signals_for(pieces, chosen)
         out: list[Match] = []
         for rank, i in enumerate(order, start=1):
             row = int(pool[i])
-            sig = {name: float(arr[row]) for name, arr in signals.items()}
+            sig = {name: float(signals[name][rank - 1]) for name in SIGNALS if name != "skills"}
             sig["skills"] = float(skill[i])
             out.append(Match(
                 seller_id=int(index.ids.data[row]),
                 score=round(min(1.0, max(0.0, float(final[i]))), 6),
                 rank=rank,
-                explanation=explain(index, q, row, sig, weights, scorer),
+                explanation=explain(index, q, row, sig, weights, scorer, terms_of[rank - 1]),
             ))
         return out
 
@@ -169,11 +173,12 @@ class Matcher:
         index = self._index()
         q = self.query(brief)
         weights = _applicable_weights(q)
-        _, signals, _ = _stage_one(index, q, weights)
+        _, _, pieces = _stage_one(index, q, weights)
         if seller_ids is None:
             rows = np.flatnonzero(index.alive.data[: index.n_rows])
         else:
             rows = np.array([index.row_of[i] for i in seller_ids], np.int64)
+        signals = _signals_for(pieces, rows)
         out = np.zeros((len(rows), len(SIGNALS)), np.float64)
         for j, name in enumerate(SIGNALS):
             if name in signals:
@@ -272,122 +277,176 @@ def _applicable_weights(q: Query) -> dict[str, float]:
 def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarray) -> np.ndarray:
     """Cosine of the query with every row, via the CSC columns of the query's terms only."""
     n = index.n_rows
-    out = np.zeros(n, np.float64)
+    out = np.zeros(n, np.float32)
     m = index.matrix
     if len(term_ids) and m.shape[0]:
-        indptr = m.indptr
-        starts = indptr[term_ids]
-        ends = indptr[term_ids + 1]
-        lengths = ends - starts
-        if lengths.sum():
-            take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
-            rows = m.indices[take]
-            vals = m.data[take] * np.repeat(term_weights, lengths)
-            out[: m.shape[0]] = np.bincount(rows, weights=vals, minlength=m.shape[0])
+        starts = m.indptr[term_ids].astype(np.int64)
+        lengths = m.indptr[term_ids + 1] - starts
+        total = int(lengths.sum())
+        if total:
+            # All posting entries of the query's terms as one index array, no Python loop.
+            offsets = np.cumsum(lengths) - lengths
+            take = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lengths)
+            vals = m.data[take] * np.repeat(term_weights.astype(np.float32), lengths)
+            out[: m.shape[0]] = np.bincount(m.indices[take], weights=vals, minlength=m.shape[0])
     if index.delta_rows:
         q = np.zeros(len(index.text.terms), np.float32)
         q[term_ids] = term_weights
-        delta = index.delta_matrix() @ q
-        out[np.asarray(index.delta_rows)] = delta
+        out[np.asarray(index.delta_rows)] = index.delta_matrix() @ q
     return out
 
 
-def _keyed(index: SellerIndex, table: dict[str, list[int]], key: str) -> np.ndarray:
-    """Count of entries per row for one key (e.g. wins for one buyer), dense over rows."""
-    rows = index.rows_for(table, key)
-    out = np.zeros(index.n_rows, np.float64)
-    if len(rows):
-        out += np.bincount(rows, minlength=index.n_rows)[: index.n_rows]
-    return out
+_CACHE_SIZE = 64
 
 
-def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
-               ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """Score without skills for all rows, the per-signal arrays, and the hard-filter mask."""
-    n = index.n_rows
-    rules = q.rules
-    signals: dict[str, np.ndarray] = {}
-    base = np.zeros(n, np.float64)
-    n_wins = index.n_wins.data[:n].astype(np.float64)
+def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any) -> Any:
+    """Per-index cache of arrays that depend on the index and a few brief facts only (the
+    brief's category, location, day): most briefs share them, so the dense work is done once."""
+    cache: dict[tuple[Any, ...], Any] = index.__dict__.setdefault("cache", {})
+    if cache.get("version") != index.version:
+        cache.clear()
+        cache["version"] = index.version
+    value = cache.get(key)
+    if value is None:
+        if len(cache) > _CACHE_SIZE:
+            cache.clear()
+            cache["version"] = index.version
+        value = cache[key] = build()
+    return value
 
-    signals["text"] = text_scores(index, q.term_ids, q.term_weights)
-    base += w["text"] * signals["text"]
 
+def _dense_signals(index: SellerIndex, q: Query) -> dict[str, np.ndarray]:
+    """category, location, wins, recency, sme for every row (float32, cached)."""
     cat_code = index.category_code.get(q.category, -1) if q.category else -1
-    if 0 <= cat_code < MAX_CATEGORIES:
-        declared = (index.cat_declared.data[:n] >> np.uint32(cat_code)) & np.uint32(1)
-        won = index.cat_wins[:n, cat_code].astype(np.float64)
-        # Share of the seller's work in this category (declaring it counts as one piece).
-        signals["category"] = (won + declared) / (n_wins + 1.0)
-    else:
-        signals["category"] = np.zeros(n)
-    base += w["category"] * signals["category"]
+    loc_code = index.location_code.get(q.location, -2) if q.location else -1
+    day = math.floor(q.day) if math.isfinite(q.day) else 0
 
+    def build() -> dict[str, np.ndarray]:
+        n = index.n_rows
+        n_wins = index.n_wins.data[:n]
+        out: dict[str, np.ndarray] = {}
+        if 0 <= cat_code < MAX_CATEGORIES:
+            declared = ((index.cat_declared.data[:n] >> np.uint32(cat_code)) & np.uint32(1))
+            won = index.cat_wins[:n, cat_code].astype(np.float32)
+            # Share of the seller's work in this category (declaring it counts as one piece).
+            out["category"] = (won + declared) / (n_wins + np.float32(1.0))
+        else:
+            out["category"] = np.zeros(n, np.float32)
+        if loc_code != -1:
+            bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)
+            out["location"] = ((index.loc_mask.data[:n] & (bit | _ANYWHERE_LOC)) != 0).astype(
+                np.float32)
+        else:
+            out["location"] = np.zeros(n, np.float32)
+        # Past wins, log-scaled and saturating: 1 win 0.41, 5: 0.64, 20: 0.75.
+        out["wins"] = (1.0 - 1.0 / (1.0 + np.log1p(n_wins))).astype(np.float32)
+        age = np.clip(np.float32(day) - index.last_win.data[:n], 0.0, None)
+        recency = np.exp(-age / np.float32(q.rules.recency_days))
+        out["recency"] = np.nan_to_num(recency, nan=0.0).astype(np.float32)
+        out["sme"] = index.sme.data[:n].astype(np.float32)
+        return out
+
+    return _cached(index, ("dense", cat_code, loc_code, day, q.rules.recency_days), build)
+
+
+def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """role and buyer: (rows, values) for the few rows where they are not 0."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if q.role:
-        jobs = _keyed(index, index.role_rows, q.role)
-        signals["role"] = 1.0 - np.exp(-jobs)  # 1 job: 0.63, 2: 0.86, 3: 0.95
-        base += w["role"] * signals["role"]
-    else:
-        signals["role"] = np.zeros(n)
-
-    loc_code = index.location_code.get(q.location, -1) if q.location else -1
-    loc_mask = index.loc_mask.data[:n]
-    if q.location:
-        bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)
-        serves = (loc_mask & (bit | _ANYWHERE_LOC)) != 0
-        signals["location"] = serves.astype(np.float64)
-        base += w["location"] * signals["location"]
-    else:
-        serves = None
-        signals["location"] = np.zeros(n)
-
+        rows = index.rows_for(index.role_rows, q.role)
+        if len(rows):
+            uniq, jobs = np.unique(rows, return_counts=True)
+            out["role"] = (uniq, 1.0 - np.exp(-jobs.astype(np.float64)))  # 1 job .63, 2 .86
     if q.org:
         # Past work for this buyer or one with a similar name, each piece weighted by the
         # names' similarity; saturating (one exact match 0.63, two 0.86).
-        signals["buyer"] = 1.0 - np.exp(-index.orgs.row_scores(q.brief.organisation, n))
-        base += w["buyer"] * signals["buyer"]
-    else:
-        signals["buyer"] = np.zeros(n)
+        sums = index.orgs.row_scores(q.brief.organisation, index.n_rows)
+        rows = np.flatnonzero(sums)
+        out["buyer"] = (rows, 1.0 - np.exp(-sums[rows]))
+    return out
 
-    # Past wins, log-scaled and saturating: 1 win 0.41, 5: 0.64, 20: 0.75.
-    signals["wins"] = 1.0 - 1.0 / (1.0 + np.log1p(n_wins))
-    base += w["wins"] * signals["wins"]
 
-    last = index.last_win.data[:n].astype(np.float64)
-    age = np.clip(q.day - last, 0.0, None)
-    recency = np.exp(-age / rules.recency_days)
-    signals["recency"] = np.nan_to_num(recency, nan=0.0)
-    base += w["recency"] * signals["recency"]
+def _filters(index: SellerIndex, q: Query) -> np.ndarray:
+    """Rows passing the hard filters (cached per category, location and day-rate cap)."""
+    rules = q.rules
+    n = index.n_rows
+    cat_code = index.category_code.get(q.category, -1) if q.category else -1
+    loc_code = index.location_code.get(q.location, -2) if q.location else -1
+    key = ("filters", rules.require_active, rules.require_category and q.category,
+           rules.require_location and loc_code, rules.require_day_rate and q.brief.max_day_rate)
 
-    signals["sme"] = index.sme.data[:n].astype(np.float64)
-    base += w["sme"] * signals["sme"]
-
-    passed = index.alive.data[:n].copy()
-    if rules.require_active:
-        passed &= index.active.data[:n]
-    if rules.require_category and q.category:
-        if 0 <= cat_code < MAX_CATEGORIES:
+    def build() -> np.ndarray:
+        passed = index.alive.data[:n].copy()
+        if rules.require_active:
+            passed &= index.active.data[:n]
+        if rules.require_category and q.category:
             cats = index.cat_declared.data[:n]
-            passed &= (cats == 0) | (((cats >> np.uint32(cat_code)) & np.uint32(1)) == 1)
-        else:
-            passed &= index.cat_declared.data[:n] == 0  # nobody declared this new category
-    if rules.require_location and serves is not None:
-        passed &= serves | ~index.has_locations.data[:n] | ((loc_mask & _UNTRACKED_LOC) != 0)
-    if rules.require_day_rate and q.brief.max_day_rate:
-        rate = index.day_rate.data[:n]
-        passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
-    return base, signals, passed
+            if 0 <= cat_code < MAX_CATEGORIES:
+                passed &= (cats == 0) | (((cats >> np.uint32(cat_code)) & np.uint32(1)) == 1)
+            else:
+                passed &= cats == 0  # nobody declared this new category
+        if rules.require_location and loc_code != -1:
+            loc_mask = index.loc_mask.data[:n]
+            bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)
+            serves = (loc_mask & (bit | _ANYWHERE_LOC | _UNTRACKED_LOC)) != 0
+            passed &= serves | ~index.has_locations.data[:n]
+        if rules.require_day_rate and q.brief.max_day_rate:
+            rate = index.day_rate.data[:n]
+            passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
+        return passed
+
+    return _cached(index, key, build)  # type: ignore[no-any-return]
+
+
+DENSE = ("category", "location", "wins", "recency", "sme")
+
+
+def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
+               ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Score without skills for all rows, the hard-filter mask, and the pieces (for signals)."""
+    dense = _dense_signals(index, q)
+    wkey = tuple(round(w[s], 9) for s in DENSE)
+    day = math.floor(q.day) if math.isfinite(q.day) else 0
+    cat_key = index.category_code.get(q.category, -1) if q.category else -1
+    loc_key = index.location_code.get(q.location, -2) if q.location else -1
+
+    def prior() -> np.ndarray:
+        total = np.zeros(index.n_rows, np.float32)
+        for name in DENSE:
+            if w[name]:
+                total += np.float32(w[name]) * dense[name]
+        return total
+
+    base = _cached(index, ("prior", wkey, cat_key, loc_key, day, q.rules.recency_days), prior)
+    text = text_scores(index, q.term_ids, q.term_weights)
+    score = base + np.float32(w["text"]) * text
+    sparse = _sparse_signals(index, q)
+    for name, (rows, values) in sparse.items():
+        if w[name]:
+            score[rows] += (w[name] * values).astype(np.float32)
+    passed = _filters(index, q)
+    return score, passed, {"text": text, "dense": dense, "sparse": sparse}
+
+
+def _signals_for(pieces: dict[str, Any], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Every signal but skills for `rows` (from the pieces _stage_one computed)."""
+    out: dict[str, np.ndarray] = {"text": pieces["text"][rows].astype(np.float64)}
+    for name in DENSE:
+        out[name] = pieces["dense"][name][rows].astype(np.float64)
+    for name in ("role", "buyer"):
+        values = np.zeros(len(rows))
+        if name in pieces["sparse"]:
+            srows, svals = pieces["sparse"][name]
+            pos = np.searchsorted(srows, rows)
+            pos_c = np.minimum(pos, max(len(srows) - 1, 0))
+            if len(srows):
+                hit = srows[pos_c] == rows
+                values[hit] = svals[pos_c[hit]]
+        out[name] = values
+    return out
 
 
 def _top(score: np.ndarray, k: int) -> np.ndarray:
     if k >= len(score):
         return np.arange(len(score))
     return np.argpartition(-score, k - 1)[:k]
-
-
-def rules_signals() -> tuple[str, ...]:
-    return SIGNALS
-
-
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else 0.0

@@ -28,31 +28,47 @@ _LABELS = {
 }
 
 
-def term_contributions(index: SellerIndex, q: Query, row: int) -> list[tuple[str, float]]:
-    """(term, query weight x seller weight) for the query terms this seller's text has."""
-    out: list[tuple[str, float]] = []
-    if row < index.n_main:
+def term_contributions(index: SellerIndex, q: Query, rows: list[int],
+                       ) -> list[list[tuple[str, float]]]:
+    """Per row: the query terms its text has, as (term, query weight x seller weight), best
+    first. One binary search per query term for all rows at once (not per row and term)."""
+    n_terms = len(q.term_ids)
+    contrib = np.zeros((len(rows), n_terms))
+    rows_arr = np.asarray(rows, np.int64)
+    main = np.flatnonzero(rows_arr < index.n_main)
+    if len(main) and n_terms:
         m = index.matrix
-        for tid, qw in zip(q.term_ids, q.term_weights, strict=True):
-            start, end = m.indptr[tid], m.indptr[tid + 1]
+        wanted = rows_arr[main]
+        for j, (tid, qw) in enumerate(zip(q.term_ids.tolist(), q.term_weights.tolist(),
+                                          strict=True)):
+            start, end = int(m.indptr[tid]), int(m.indptr[tid + 1])
             if start == end:
                 continue
-            pos = start + int(np.searchsorted(m.indices[start:end], row))
-            if pos < end and m.indices[pos] == row:
-                out.append((index.text.terms[tid], float(qw * m.data[pos])))
-    else:
-        ids, weights = index.delta_vectors[index.delta_rows.index(row)]
-        found = dict(zip(ids.tolist(), weights.tolist(), strict=True))
-        for tid, qw in zip(q.term_ids.tolist(), q.term_weights.tolist(), strict=True):
-            if tid in found:
-                out.append((index.text.terms[tid], qw * found[tid]))
-    out.sort(key=lambda tw: -tw[1])
-    return out[:TOP_TERMS]
+            col = m.indices[start:end]
+            pos = np.searchsorted(col, wanted)
+            pos_c = np.minimum(pos, end - start - 1)
+            hit = col[pos_c] == wanted
+            contrib[main[hit], j] = qw * m.data[start + pos_c[hit]]
+    delta_pos = {r: i for i, r in enumerate(index.delta_rows)} if index.delta_rows else {}
+    for i, row in enumerate(rows):
+        if row >= index.n_main and row in delta_pos:
+            ids, weights = index.delta_vectors[delta_pos[row]]
+            found = dict(zip(ids.tolist(), weights.tolist(), strict=True))
+            for j, (tid, qw) in enumerate(zip(q.term_ids.tolist(), q.term_weights.tolist(),
+                                              strict=True)):
+                if tid in found:
+                    contrib[i, j] = qw * found[tid]
+    out: list[list[tuple[str, float]]] = []
+    for i in range(len(rows)):
+        nz = np.flatnonzero(contrib[i])
+        best = nz[np.argsort(-contrib[i, nz])][:TOP_TERMS]
+        out.append([(index.text.terms[int(q.term_ids[j])], float(contrib[i, j])) for j in best])
+    return out
 
 
 def explain(index: SellerIndex, q: Query, row: int, signals: dict[str, float],
-            weights: dict[str, float], scorer: SkillScorer | None) -> dict[str, Any]:
-    top_terms = term_contributions(index, q, row) if signals.get("text", 0) > 0 else []
+            weights: dict[str, float], scorer: SkillScorer | None,
+            top_terms: list[tuple[str, float]]) -> dict[str, Any]:
     skills = scorer.explain(index.row_skills[row]) if scorer is not None else []
     brief = q.brief
     rules = q.rules

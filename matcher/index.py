@@ -172,6 +172,8 @@ class SellerIndex:
         self.cat_wins = np.zeros((max(capacity, 16), MAX_CATEGORIES), np.uint16)
         self.category_code: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
         self.location_code: dict[str, int] = {}
+        self._loc_bit: dict[str, int] = {}  # raw location -> its bit (cache)
+        self._skill_raw: dict[str, int] = {}  # raw skill -> skill id (cache)
         self.orgs = OrgIndex()  # buyer organisations -> rows (once per piece of work)
         self.role_rows: dict[str, list[int]] = {}  # normalised role -> rows (once per job)
         self.skill_vocab: dict[str, int] = {}  # lowercased skill -> id
@@ -232,14 +234,12 @@ class SellerIndex:
 
         def add_location(loc: str) -> None:
             nonlocal loc_bits, located
-            if not loc.strip():
-                return
-            located = True
-            if is_anywhere(loc):
-                loc_bits |= 1 << 63
-                return
-            code = self._code(self.location_code, norm_location(loc), MAX_LOCATIONS)
-            loc_bits |= (1 << code) if code >= 0 else (1 << 62)
+            bit = self._loc_bit.get(loc)
+            if bit is None:
+                bit = self._loc_bit[loc] = self._location_bit(loc)
+            if bit:
+                located = True
+                loc_bits |= bit
 
         for loc in seller.locations:
             add_location(loc)
@@ -273,11 +273,25 @@ class SellerIndex:
         self.has_locations.data[row] = located
         self.n_wins.data[row] = wins
         self.last_win.data[row] = last
-        self.row_skills.append(tuple(self._skill_id(s) for s in seller.skills if s.strip()))
+        self.row_skills.append(tuple([self._skill_id(s) for s in seller.skills if s]))
         self.row_orgs.append(tuple(dict.fromkeys(orgs)))
         return row
 
+    def _location_bit(self, loc: str) -> int:
+        if not loc.strip():
+            return 0
+        if is_anywhere(loc):
+            return 1 << 63
+        code = self._code(self.location_code, norm_location(loc), MAX_LOCATIONS)
+        return (1 << code) if code >= 0 else (1 << 62)
+
     def _skill_id(self, skill: str) -> int:
+        sid = self._skill_raw.get(skill)
+        if sid is None:
+            sid = self._skill_raw[skill] = self._new_skill_id(skill)
+        return sid
+
+    def _new_skill_id(self, skill: str) -> int:
         key = " ".join(skill.lower().split())
         sid = self.skill_vocab.get(key)
         if sid is None:
