@@ -203,20 +203,18 @@ def _query_vector(index: SellerIndex, brief: Brief, rules: Rules) -> tuple[np.nd
     text_model = index.text
     weights: dict[int, float] = {}
     extra: list[tuple[str, float]] = []
-    reverse_alias: dict[str, list[str]] = {}
-    for alias, skill in rules.skill_aliases.items():
-        reverse_alias.setdefault(skill, []).append(alias)
     for text, w in brief_fields(brief):
         lowered = text.lower()
         for raw in TOKEN_RE.findall(lowered):
-            canonical = rules.skill_aliases.get(raw)
-            if canonical:
-                extra.append((canonical, w))
-            for alias in reverse_alias.get(raw, ()):
-                extra.append((alias, 0.5 * w))
             tid = text_model.term_id(raw)
             if tid >= 0:
                 weights[tid] = weights.get(tid, 0.0) + w
+        # Phrases, not tokens: aliases such as "k8s" or "c sharp" span token boundaries.
+        for alias, skill in rules.skill_aliases.items():
+            if alias in lowered and _has_phrase(lowered, alias):
+                extra.append((skill, w))
+            if skill in lowered and _has_phrase(lowered, skill):
+                extra.append((alias, 0.5 * w))
         for phrase, alternatives in rules.synonyms.items():
             if phrase in lowered and _has_phrase(lowered, phrase):
                 extra.extend((alt, 0.5 * w) for alt in alternatives)
@@ -280,14 +278,16 @@ def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarr
     out = np.zeros(n, np.float32)
     m = index.matrix
     if len(term_ids) and m.shape[0]:
-        starts = m.indptr[term_ids].astype(np.int64)
-        lengths = m.indptr[term_ids + 1] - starts
+        in_main = term_ids < m.shape[1]  # terms first seen after fit live in the delta only
+        main_ids, main_weights = term_ids[in_main], term_weights[in_main]
+        starts = m.indptr[main_ids].astype(np.int64)
+        lengths = m.indptr[main_ids + 1] - starts
         total = int(lengths.sum())
         if total:
             # All posting entries of the query's terms as one index array, no Python loop.
             offsets = np.cumsum(lengths) - lengths
             take = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lengths)
-            vals = m.data[take] * np.repeat(term_weights.astype(np.float32), lengths)
+            vals = m.data[take] * np.repeat(main_weights.astype(np.float32), lengths)
             out[: m.shape[0]] = np.bincount(m.indices[take], weights=vals, minlength=m.shape[0])
     if index.delta_rows:
         q = np.zeros(len(index.text.terms), np.float32)
@@ -302,7 +302,7 @@ _CACHE_SIZE = 64
 def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any) -> Any:
     """Per-index cache of arrays that depend on the index and a few brief facts only (the
     brief's category, location, day): most briefs share them, so the dense work is done once."""
-    cache: dict[tuple[Any, ...], Any] = index.__dict__.setdefault("cache", {})
+    cache: dict[Any, Any] = index.__dict__.setdefault("cache", {})
     if cache.get("version") != index.version:
         cache.clear()
         cache["version"] = index.version

@@ -41,6 +41,8 @@ def term_contributions(index: SellerIndex, q: Query, rows: list[int],
         wanted = rows_arr[main]
         for j, (tid, qw) in enumerate(zip(q.term_ids.tolist(), q.term_weights.tolist(),
                                           strict=True)):
+            if tid >= m.shape[1]:
+                continue  # a word first seen after fit: only in delta rows
             start, end = int(m.indptr[tid]), int(m.indptr[tid + 1])
             if start == end:
                 continue

@@ -68,13 +68,30 @@ class TextModel:
         if tid is None:
             term = term_of(raw)
             tid = self.vocab.get(term, -1) if term else -1
-            if len(self.raw_to_term) < 1_000_000:  # bounded: queries bring arbitrary words
+            if (tid >= 0 or not term) and len(self.raw_to_term) < 1_000_000:
+                self.raw_to_term[raw] = tid  # unknown words are not cached: add() may learn them
+        return tid
+
+    def learn_id(self, raw: str) -> int:
+        """term_id, adding a word first seen in a seller added after fit to the vocabulary.
+
+        Its IDF is that of a word in one document at fit time (rare, so informative); the
+        IDF of known words is kept (the drift a background refit corrects).
+        """
+        tid = self.term_id(raw)
+        if tid < 0:
+            term = term_of(raw)
+            if term:
+                tid = self.vocab[term] = len(self.terms)
+                self.terms.append(canonical(raw))
+                rare = np.float32(np.log((1.0 + self.n_docs) / 2.0) + 1.0)
+                self.idf = np.append(self.idf, rare)
                 self.raw_to_term[raw] = tid
         return tid
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, l2-normalised sublinear tf-idf weights) of one seller text."""
-        counts = Counter(t for t in map(self.term_id, TOKEN_RE.findall(text.lower())) if t >= 0)
+        counts = Counter(t for t in map(self.learn_id, TOKEN_RE.findall(text.lower())) if t >= 0)
         if not counts:
             return np.empty(0, np.int32), np.empty(0, np.float32)
         ids = np.fromiter(counts.keys(), np.int32, len(counts))

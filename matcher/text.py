@@ -105,7 +105,11 @@ def norm_location(location: str) -> str:
 
 
 def is_anywhere(location: str) -> bool:
-    return norm_location(location) in ANYWHERE
+    """True for "Offsite", "Remote", "No specific location, eg they can work remotely"..."""
+    loc = norm_location(location)
+    words = loc.split()
+    return (loc in ANYWHERE or loc.startswith("no specific location")
+            or "remote" in words or "remotely" in words)
 
 
 def seller_text(seller: Seller) -> str:
