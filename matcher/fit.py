@@ -27,7 +27,10 @@ from .rules import SIGNALS, Rules
 if TYPE_CHECKING:
     from .outcomes import EvalSet
 
-MAX_PAIRS_PER_QUERY = 200  # enough negatives per brief; bounds memory on big candidate sets
+MAX_PAIRS_PER_QUERY = 200
+# Few outcomes give noisy weights: the fitted ones are shrunk toward the base rules' as if the
+# base weights had been seen on PRIOR_BRIEFS briefs (a fit on 30 briefs moves halfway).
+PRIOR_BRIEFS = 30  # enough negatives per brief; bounds memory on big candidate sets
 
 
 def signal_matrix(matcher: Matcher, brief: Brief, seller_ids: list[int] | None = None,
@@ -95,5 +98,12 @@ def fit_rules(train: EvalSet, base: Rules | None = None,
     x, y = training_pairs(matcher, [(q.brief, q.relevant) for q in train.queries])
     if not len(y):
         raise ValueError("no training briefs whose winner is among the sellers")
-    weights = fit_weights(x, y)
+    fitted = fit_weights(x, y)
+    n = len(train.queries)
+    base_total = sum(base.weights.get(s, 0.0) for s in SIGNALS) or 1.0
+    weights = {
+        s: round((n * fitted[s] + PRIOR_BRIEFS * 10.0 * base.weights.get(s, 0.0) / base_total)
+                 / (n + PRIOR_BRIEFS), 4)
+        for s in SIGNALS
+    }
     return replace(base, weights=weights)
