@@ -230,9 +230,13 @@ async def bench_live(dsn: str, sellers: Sequence[Seller], briefs: Sequence[Brief
         try:
             step = max(1, len(sellers) // (EDIT_TRIALS + 1))
             for trial in range(EDIT_TRIALS):
-                seller = sellers[step * (trial + 1) - 1]
                 brief = briefs[(trial * 17) % len(briefs)]
-                if await ask(f"watch {seller.id} {brief.id}") != "absent":
+                # A seller already in the brief's top 50 would prove nothing: take the next.
+                for offset in range(10):
+                    seller = sellers[step * (trial + 1) - 1 - offset]
+                    if await ask(f"watch {seller.id} {brief.id}") == "absent":
+                        break
+                else:
                     continue
                 # The edit: this seller now describes exactly the brief's work.
                 fields = {
