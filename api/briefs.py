@@ -332,7 +332,7 @@ ROUTES = [
     ),
     Operation(
         "POST", _ONE + "/publish", publish_brief, "Publish a brief", "briefs",
-        roles=BUYERS, response=BriefOut, status=201, errors=(404, 409),
+        roles=BUYERS, response=BriefOut, status=201, errors=(404, 409, 422),
         description="Strict validation (422 names every missing field); then, in one "
         "transaction, the brief turns published with an audit event and an outbox row; the "
         "matching job is enqueued after commit. Answers 201 even when the queue is down.",

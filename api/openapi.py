@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from api.keys import OPERATIONS
 from api.limits import EXEMPT_PREFIXES
-from api.routing import Ctx, Operation, json_response
+from api.routing import PATH_ID_MAX, Ctx, Operation, json_response
 
 _REF = "#/components/schemas/{model}"
 _MAX_ID = 2**63 - 1
@@ -85,7 +85,8 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
     for name in _path_names(op):
         params.append({
             "name": name, "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
+            "schema": {"type": "integer", "minimum": 1,
+                       "maximum": PATH_ID_MAX.get(name, _MAX_ID)},
         })
     if op.query is not None:
         schema = op.query.model_json_schema(ref_template=_REF)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 AfterCommit = Callable[[], Awaitable[None]]
 _MAX_ID = 2**63 - 1
+# Path parameters whose column is a 32-bit integer (rule_sets.version is a serial).
+PATH_ID_MAX = {"version": 2**31 - 1}
 _ACQUIRE_TIMEOUT = 10.0
 
 ANY_ROLE = frozenset({"admin", "buyer", "seller"})
@@ -64,10 +66,11 @@ class Ctx:
         return parse_query(self.request, model)
 
     def path_id(self, name: str = "id") -> int:
-        """A numeric path parameter; ids beyond bigint cannot exist, so they are a 404."""
+        """A numeric path parameter; ids beyond their column's type (bigint, or integer for a
+        rules version) cannot exist, so they are a 404, never a database error."""
         text = self.request.match_info[name]
         value = int(text) if text.isdigit() and len(text) <= 19 else 0
-        if value < 1 or value > _MAX_ID:
+        if value < 1 or value > PATH_ID_MAX.get(name, _MAX_ID):
             raise NotFound(f"no such {name}")
         return value
 
