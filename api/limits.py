@@ -133,6 +133,8 @@ class TokenBuckets:
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 BUCKETS: web.AppKey[TokenBuckets] = web.AppKey("rate_buckets", TokenBuckets)
 AUTH_FAILURES: web.AppKey[TokenBuckets] = web.AppKey("auth_failure_buckets", TokenBuckets)
+AUTHENTICATED: web.RequestKey[bool] = web.RequestKey("authenticated", bool)  # set by routing
+KNOWN_CALLERS: web.AppKey[OrderedDict[str, None]] = web.AppKey("known_callers")
 
 
 def setup_limits(app: web.Application, limits: Limits) -> None:
@@ -144,6 +146,7 @@ def setup_limits(app: web.Application, limits: Limits) -> None:
         app[AUTH_FAILURES] = TokenBuckets(
             max(10, limits.rate_requests // 10), limits.rate_seconds
         )
+        app[KNOWN_CALLERS] = OrderedDict()
 
 
 def _caller_key(request: web.Request) -> str:
@@ -177,21 +180,32 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     if buckets is None or _exempt(request):
         return await handler(request)
     failures = request.app[AUTH_FAILURES]
+    known = request.app[KNOWN_CALLERS]
     address = "ip:" + (request.remote or "unknown")
+    key = _caller_key(request)
     wait = failures.peek(address)
-    if wait > 0:
+    # An address that keeps failing to authenticate is throttled, except for callers that
+    # authenticated fine before (a guesser behind the same NAT must not lock colleagues out).
+    if wait > 0 and key not in known:
         raise _too_many(wait, "failed authentications from this address")
-    wait = buckets.take(_caller_key(request))
+    wait = buckets.take(key)
     if wait > 0:
         raise _too_many(wait, "requests for this token")
+    status = 500
     try:
         response = await handler(request)
+        status = response.status
     except ApiError as exc:
-        if exc.status == 401:
-            failures.take(address)
+        status = exc.status
         raise
-    if response.status == 401:
-        failures.take(address)
+    finally:
+        if status == 401:
+            failures.take(address)
+        elif key.startswith("t:") and request.get(AUTHENTICATED):
+            known[key] = None
+            known.move_to_end(key)
+            if len(known) > _MAX_KEYS:
+                known.popitem(last=False)
     return response
 
 

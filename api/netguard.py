@@ -69,6 +69,9 @@ async def check_webhook_target(
     host, port = _parse(url)
     if allow_private:
         return
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):  # RFC 6761: always loopback
+        raise UnsafeUrl(f"the webhook host {host} is loopback")
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

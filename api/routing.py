@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from api.auth import authorise
 from api.errors import NotFound, ServiceUnavailable, Unauthorized
 from api.keys import POOL
-from api.validation import parse_body, parse_query
+from api.limits import AUTHENTICATED
+from api.validation import parse_body, parse_query, read_body
 from models.accounts import Account
 
 log = logging.getLogger(__name__)
@@ -140,10 +141,14 @@ def wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     async def endpoint(request: web.Request) -> web.StreamResponse:
         if not op.db:
             return await op.handler(Ctx(request, None, None))
+        if op.body is not None and request.body_exists:
+            await read_body(request)  # before taking a connection: see read_body
         ctx: Ctx
         try:
             async with request.app[POOL].acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
                 account = await authorise(op.roles, _action(op), request, conn)
+                if account is not None:
+                    request[AUTHENTICATED] = True  # api.limits: a real caller, not a guesser
                 ctx = Ctx(request, conn, account)
                 if not op.in_transaction:
                     response = await op.handler(ctx)

@@ -85,6 +85,19 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType(
             "the body must be JSON", details={"content_type": request.content_type or None}
         )
+    raw = await read_body(request)
+    if not raw:
+        raise BadRequest("the body is empty; send a JSON object", code="bad_json")
+    try:
+        return orjson.loads(raw)  # also rejects bad UTF-8 and lone surrogates
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("malformed JSON", details={"reason": str(exc)}, code="bad_json") from exc
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body (aiohttp keeps it: later reads are free), within the size cap (413) and
+    the body deadline (408). Called before a database connection is taken, so a slow or huge
+    client holds only its own socket, never one of the pool's few connections."""
     limits = request.app.get(LIMITS)
     try:
         # A client trickling its body holds only its own connection, and only this long.
@@ -96,12 +109,7 @@ async def read_json(request: web.Request) -> Any:
         raise PayloadTooLarge(
             "the body is too large", details={"max_bytes": request.app._client_max_size}
         ) from exc
-    if not raw:
-        raise BadRequest("the body is empty; send a JSON object", code="bad_json")
-    try:
-        return orjson.loads(raw)  # also rejects bad UTF-8 and lone surrogates
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("malformed JSON", details={"reason": str(exc)}, code="bad_json") from exc
+    return raw
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -73,7 +73,7 @@ async def seed(pool: asyncpg.Pool) -> tuple[dict[str, User], dict[str, int]]:
     ids["other_published"] = await make_brief(pool, other, title="Other buyer's published")
     ids["seller"] = users["seller"].seller_id or 0
     ids["other_seller"] = users["other_seller"].seller_id or 0
-    ids["spare_seller"] = await make_seller(pool, name="Spare Seller Ltd")
+    ids["spare_seller"] = await make_seller(pool)
     async with pool.acquire() as conn:
         for key in ("published", "other_published"):
             await briefs.publish(conn, ids[key])
@@ -111,14 +111,14 @@ def serve(clean_db: Servers) -> Serve:
     @asynccontextmanager
     async def factory(
         *, limits: Limits = NO_LIMITS, setup: Callable[[web.Application], None] | None = None,
-        shutdown_timeout: float = 5.0, **overrides: object,
+        shutdown_timeout: float = 5.0, pages: bool = False, **overrides: object,
     ) -> AsyncIterator[World]:
         pool = await create_pool(clean_db.database_url, max_size=5)
         try:
             async with pool.acquire() as conn:
                 admin_id = await accounts.ensure_bootstrap_admin(conn, ADMIN_TOKEN)
             users, ids = await seed(pool)
-            app = create_app(settings_for(clean_db, **overrides), limits=limits)
+            app = create_app(settings_for(clean_db, **overrides), limits=limits, pages=pages)
             if setup is not None:
                 setup(app)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
