@@ -264,3 +264,17 @@ async def test_slow_and_huge_clients_cannot_starve_others(serve: Serve) -> None:
         assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers[:1]
         assert b'"request_timeout"' in answers[0]
         assert set(await asyncio.gather(*huge_tasks)) <= {413}
+
+
+async def test_deep_nesting_huge_numbers_and_huge_headers(serve: Serve) -> None:
+    async with serve() as world, aiohttp.ClientSession() as http:
+        h = {**world.headers("buyer"), "Content-Type": "application/json"}
+        url = world.url("/api/v1/briefs")
+        deep = b'{"title": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        assert (await _error(await http.post(url, data=deep, headers=h), 400))["code"] \
+            == "bad_json"
+        for body in (b'{"title": "x", "max_day_rate": 1e308}',
+                     b'{"title": "x", "budget": 123456789012345678901234567890}'):
+            assert (await http.post(url, data=body, headers=h)).status == 422
+        r = await http.get(world.url("/api/v1/me"), headers={**h, "X-Junk": "j" * 20_000})
+        assert 400 <= r.status < 500  # refused by the HTTP parser, never a 5xx
