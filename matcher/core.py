@@ -2,9 +2,11 @@
 
 Score = weighted mean of the signals that apply to the brief (each in 0..1), so it is in 0..1
 and thresholds keep their meaning whichever signals a brief allows (a brief without a location
-is not penalised on location). Two stages keep it fast at 100k sellers: every signal that is a
-vectorised array operation is computed for all sellers; fuzzy skill matching and explanations
-run only on the best candidates.
+is not penalised on location). Every signal is computed for every seller as numpy array work
+(the top_k is exact, not a re-ranked pool): text from the postings of the query's terms only,
+dense signals from cached per-(category, location, filters) arrays, skills from fuzzy matching
+against the vocabulary of distinct skill labels and an inverted label -> sellers index.
+Explanations are built for the returned rows only, from the postings already gathered.
 """
 
 from __future__ import annotations
@@ -18,16 +20,13 @@ import numpy as np
 
 from models.types import Brief, Seller
 
-from .explain import explain, term_contributions
+from .explain import explain_all, term_contributions
 from .index import _ANYWHERE_LOC, _UNTRACKED_LOC, MAX_CATEGORIES, SellerIndex, day_number
 from .rules import SIGNALS, Rules
 from .skills import SkillScorer, criteria
 from .text import TOKEN_RE, brief_fields, is_anywhere, norm_location, norm_org, norm_role
 
 MAX_QUERY_TERMS = 32  # the strongest query terms carry the ranking; the tail costs time
-# Stage-2 pool (fuzzy skills re-rank it): top_k + CANDIDATES_EXTRA by the stage-1 score. Skills
-# weigh at most their share of the weights, so only sellers near the cut can move across it.
-CANDIDATES_EXTRA = 30
 
 
 @dataclass(slots=True)
@@ -133,38 +132,54 @@ class Matcher:
             return []
         q = self.query(brief)
         weights = _applicable_weights(q)
-        base, passed, pieces = _stage_one(index, q, weights)
-        score = np.where(passed, base, np.float32(-1.0))
-        n_pool = min(index.n_rows, top_k + CANDIDATES_EXTRA)
-        pool = _top(score, n_pool)
-        pool = pool[score[pool] >= 0]
+        score, passed, pieces = _stage_one(index, q, weights)
+        # Skills for every seller that lists a label matching a criterion (vectorised), so the
+        # top_k is exact: a seller far down by the other signals can still rise on skills.
         scorer = None
-        if weights["skills"] > 0 and len(pool):
-            scorer = SkillScorer(q.crits, index.skill_names, index.skill_terms,
-                                 q.rules.skill_aliases)
-            skill = np.array([scorer.score(index.row_skills[r]) for r in pool], np.float64)
-            final = score[pool].astype(np.float64) + weights["skills"] * skill
-        else:
-            skill = np.zeros(len(pool))
-            final = score[pool].astype(np.float64)
+        skill_rows, skill_vals = _EMPTY_ROWS, _EMPTY_VALS
+        w_skills = weights["skills"]
+        if w_skills > 0 and q.crits:
+            scorer = SkillScorer(q.crits, index.skills, q.rules.skill_aliases)
+            skill_rows, skill_vals = skill_scores(index, scorer)
+        before = score[skill_rows]  # stage-1 scores of those rows (for the exact final below)
+        if len(skill_rows):
+            score[skill_rows] += (w_skills * skill_vals).astype(np.float32)
+        # Float32 sums pick a pool a little larger than top_k; the pool is then scored exactly
+        # (float64, as before) and sorted.
+        pool = _top(score, min(index.n_rows, top_k + POOL_MARGIN))
+        if len(pool) < index.n_rows:
+            # Every row tied with the pool's lowest too, so ties resolve by id, not by chance.
+            pool = np.flatnonzero(score >= score[pool].min())
+        pool = pool[passed[pool]]
+        skill = np.zeros(len(pool))
+        stage1 = score[pool]
+        if len(skill_rows):
+            pos = np.minimum(np.searchsorted(skill_rows, pool), len(skill_rows) - 1)
+            hit = skill_rows[pos] == pool
+            skill[hit] = skill_vals[pos[hit]]
+            stage1[hit] = before[pos[hit]]
+        final = stage1.astype(np.float64) + w_skills * skill
         keep = final >= q.rules.shortlist_threshold - 1e-12
         pool, final, skill = pool[keep], final[keep], skill[keep]
         order = np.lexsort((index.ids.data[pool], -final))[:top_k]  # ties: lower id first
         chosen = pool[order]
-        terms_of = term_contributions(index, q, chosen.tolist())
-        signals = _signals_for(pieces, chosen)
-        out: list[Match] = []
-        for rank, i in enumerate(order, start=1):
-            row = int(pool[i])
-            sig = {name: float(signals[name][rank - 1]) for name in SIGNALS if name != "skills"}
-            sig["skills"] = float(skill[i])
-            out.append(Match(
-                seller_id=int(index.ids.data[row]),
-                score=round(min(1.0, max(0.0, float(final[i]))), 6),
-                rank=rank,
-                explanation=explain(index, q, row, sig, weights, scorer, terms_of[rank - 1]),
-            ))
-        return out
+        terms_of = term_contributions(index, q, chosen, pieces["postings"])
+        signals = _signals_for(index, q, pieces, chosen)
+        signals[:, SIGNALS.index("skills")] = skill[order]
+        explanations = explain_all(index, q, chosen, signals, weights, scorer, terms_of)
+        ids = index.ids.data[chosen].tolist()
+        scores = np.clip(final[order], 0.0, 1.0).tolist()
+        return [Match(seller_id=i, score=round(s, 6), rank=rank, explanation=e)
+                for rank, (i, s, e) in enumerate(zip(ids, scores, explanations, strict=True), 1)]
+
+    def compact(self) -> None:
+        """Fold sellers added or updated since `fit` into the main index structures.
+
+        `add`/`update` keep such sellers in a small side table that every match scans in full;
+        `add` compacts automatically when it grows (see `matcher.index.COMPACT_MIN_ROWS`), and
+        callers may compact at any quiet moment. Unlike `fit`, the IDF is kept (no refit).
+        """
+        self._index().compact()
 
     def signal_matrix(self, brief: Brief, seller_ids: list[int] | None = None,
                       ) -> tuple[np.ndarray, list[int], list[str]]:
@@ -178,15 +193,11 @@ class Matcher:
             rows = np.flatnonzero(index.alive.data[: index.n_rows])
         else:
             rows = np.array([index.row_of[i] for i in seller_ids], np.int64)
-        signals = _signals_for(pieces, rows)
-        out = np.zeros((len(rows), len(SIGNALS)), np.float64)
-        for j, name in enumerate(SIGNALS):
-            if name in signals:
-                out[:, j] = signals[name][rows]
+        out = _signals_for(index, q, pieces, rows)
         if q.crits:
-            scorer = SkillScorer(q.crits, index.skill_names, index.skill_terms,
-                                 q.rules.skill_aliases)
-            out[:, SIGNALS.index("skills")] = [scorer.score(index.row_skills[r]) for r in rows]
+            scorer = SkillScorer(q.crits, index.skills, q.rules.skill_aliases)
+            out[:, SIGNALS.index("skills")] = [
+                scorer.score(index.row_skills(r)) for r in rows.tolist()]
         applicable = np.array([_applies(q, s) for s in SIGNALS])
         out[:, ~applicable] = 0.0
         return out, [int(index.ids.data[r]) for r in rows], list(SIGNALS)
@@ -272,36 +283,61 @@ def _applicable_weights(q: Query) -> dict[str, float]:
     return {s: w / total for s, w in raw.items()}
 
 
-def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarray) -> np.ndarray:
+@dataclass(slots=True)
+class Postings:
+    """The main-matrix postings of a query's terms, gathered once by `text_scores` and reused
+    for explanations: rows, raw seller weights, and where each query term's run starts."""
+
+    rows: np.ndarray  # int32, per posting entry
+    data: np.ndarray  # float32, the seller's tf-idf weight
+    starts: np.ndarray  # int64, per query term (in term_ids order): first entry of its run
+
+
+def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarray,
+                ) -> tuple[np.ndarray, Postings]:
     """Cosine of the query with every row, via the CSC columns of the query's terms only."""
     n = index.n_rows
-    out = np.zeros(n, np.float32)
     m = index.matrix
-    if len(term_ids) and m.shape[0]:
-        in_main = term_ids < m.shape[1]  # terms first seen after fit live in the delta only
-        main_ids, main_weights = term_ids[in_main], term_weights[in_main]
-        starts = m.indptr[main_ids].astype(np.int64)
-        lengths = m.indptr[main_ids + 1] - starts
-        total = int(lengths.sum())
-        if total:
-            # All posting entries of the query's terms as one index array, no Python loop.
-            offsets = np.cumsum(lengths) - lengths
-            take = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lengths)
-            vals = m.data[take] * np.repeat(main_weights.astype(np.float32), lengths)
-            out[: m.shape[0]] = np.bincount(m.indices[take], weights=vals, minlength=m.shape[0])
+    n_main = m.shape[0]
+    rows_parts: list[np.ndarray] = []
+    data_parts: list[np.ndarray] = []
+    lengths = np.zeros(len(term_ids), np.int64)
+    if len(term_ids) and n_main:
+        indptr = m.indptr
+        for j, tid in enumerate(term_ids.tolist()):
+            if tid >= m.shape[1]:
+                continue  # a word first seen after the last compaction: only in the delta
+            a, b = int(indptr[tid]), int(indptr[tid + 1])
+            if b > a:
+                rows_parts.append(m.indices[a:b])
+                data_parts.append(m.data[a:b])
+                lengths[j] = b - a
+    starts = np.cumsum(lengths) - lengths
+    if rows_parts:
+        rows = np.concatenate(rows_parts)
+        data = np.concatenate(data_parts)
+        vals = data * np.repeat(term_weights.astype(np.float32), lengths)
+        sums = np.bincount(rows, weights=vals, minlength=n)
+        out = sums.astype(np.float32) if len(sums) == n else np.resize(sums, n).astype(np.float32)
+    else:
+        rows, data = np.empty(0, np.int32), np.empty(0, np.float32)
+        out = np.zeros(n, np.float32)
     if index.delta_rows:
         q = np.zeros(len(index.text.terms), np.float32)
         q[term_ids] = term_weights
         out[np.asarray(index.delta_rows)] = index.delta_matrix() @ q
-    return out
+    return out, Postings(rows, data, starts)
 
 
-_CACHE_SIZE = 64
+_CACHE_SIZE = 32
+_EMPTY_ROWS = np.empty(0, np.int64)
+_EMPTY_VALS = np.empty(0, np.float64)
 
 
 def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any) -> Any:
     """Per-index cache of arrays that depend on the index and a few brief facts only (the
-    brief's category, location, day): most briefs share them, so the dense work is done once."""
+    brief's category, location, organisation, role): most briefs share them, so the dense work
+    is done once. Cleared whenever the index changes."""
     cache: dict[Any, Any] = index.__dict__.setdefault("cache", {})
     if cache.get("version") != index.version:
         cache.clear()
@@ -315,63 +351,107 @@ def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any) -> Any:
     return value
 
 
-def _dense_signals(index: SellerIndex, q: Query) -> dict[str, np.ndarray]:
-    """category, location, wins, recency, sme for every row (float32, cached)."""
+def _codes(index: SellerIndex, q: Query) -> tuple[int, int, int]:
     cat_code = index.category_code.get(q.category, -1) if q.category else -1
     loc_code = index.location_code.get(q.location, -2) if q.location else -1
     day = math.floor(q.day) if math.isfinite(q.day) else 0
+    return cat_code, loc_code, day
 
-    def build() -> dict[str, np.ndarray]:
-        n = index.n_rows
-        n_wins = index.n_wins.data[:n]
-        out: dict[str, np.ndarray] = {}
+
+def _dense_rows(index: SellerIndex, q: Query, sel: Any, names: tuple[str, ...] = ()
+                ) -> dict[str, np.ndarray]:
+    """category, location, wins, recency, sme (float32) for rows `sel` (an index array or a
+    slice), each from the per-row facts alone."""
+    cat_code, loc_code, day = _codes(index, q)
+    n = index.n_rows
+    names = names or DENSE
+    n_wins = index.n_wins.data[:n][sel]
+    size = len(n_wins)
+    out: dict[str, np.ndarray] = {}
+    if "category" in names:
         if 0 <= cat_code < MAX_CATEGORIES:
-            declared = ((index.cat_declared.data[:n] >> np.uint32(cat_code)) & np.uint32(1))
-            won = index.cat_wins[:n, cat_code].astype(np.float32)
+            declared = (index.cat_declared.data[:n][sel] >> np.uint32(cat_code)) & np.uint32(1)
+            won = index.cat_wins[:n][sel, cat_code].astype(np.float32)
             # Share of the seller's work in this category (declaring it counts as one piece).
             out["category"] = (won + declared) / (n_wins + np.float32(1.0))
         else:
-            out["category"] = np.zeros(n, np.float32)
+            out["category"] = np.zeros(size, np.float32)
+    if "location" in names:
         if loc_code != -1:
             bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)
-            out["location"] = ((index.loc_mask.data[:n] & (bit | _ANYWHERE_LOC)) != 0).astype(
-                np.float32)
+            out["location"] = ((index.loc_mask.data[:n][sel] & (bit | _ANYWHERE_LOC)) != 0
+                               ).astype(np.float32)
         else:
-            out["location"] = np.zeros(n, np.float32)
+            out["location"] = np.zeros(size, np.float32)
+    if "wins" in names:
         # Past wins, log-scaled and saturating: 1 win 0.41, 5: 0.64, 20: 0.75.
         out["wins"] = (1.0 - 1.0 / (1.0 + np.log1p(n_wins))).astype(np.float32)
-        age = np.clip(np.float32(day) - index.last_win.data[:n], 0.0, None)
+    if "recency" in names:
+        age = np.clip(np.float32(day) - index.last_win.data[:n][sel], 0.0, None)
         recency = np.exp(-age / np.float32(q.rules.recency_days))
         out["recency"] = np.nan_to_num(recency, nan=0.0).astype(np.float32)
-        out["sme"] = index.sme.data[:n].astype(np.float32)
-        return out
-
-    return _cached(index, ("dense", cat_code, loc_code, day, q.rules.recency_days), build)
-
-
-def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """role and buyer: (rows, values) for the few rows where they are not 0."""
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if q.role:
-        rows = index.rows_for(index.role_rows, q.role)
-        if len(rows):
-            uniq, jobs = np.unique(rows, return_counts=True)
-            out["role"] = (uniq, 1.0 - np.exp(-jobs.astype(np.float64)))  # 1 job .63, 2 .86
-    if q.org:
-        # Past work for this buyer or one with a similar name, each piece weighted by the
-        # names' similarity; saturating (one exact match 0.63, two 0.86).
-        sums = index.orgs.row_scores(q.brief.organisation, index.n_rows)
-        rows = np.flatnonzero(sums)
-        out["buyer"] = (rows, 1.0 - np.exp(-sums[rows]))
+    if "sme" in names:
+        out["sme"] = index.sme.data[:n][sel].astype(np.float32)
     return out
 
 
-def _filters(index: SellerIndex, q: Query) -> np.ndarray:
+def _recency_all(index: SellerIndex, q: Query) -> np.ndarray:
+    """The recency signal of every row without a pass of `exp` per brief date:
+    exp(-(day - last)/R) = exp((last - L)/R) * exp((L - day)/R), L the latest win, cached per R;
+    exact (to float32) whenever the brief is not older than every seller's last win."""
+    recency_days = q.rules.recency_days
+    _, _, day = _codes(index, q)
+
+    def build() -> tuple[float, np.ndarray]:
+        last = index.last_win.data[: index.n_rows]
+        finite = last[np.isfinite(last)]
+        latest = float(finite.max()) if len(finite) else 0.0
+        base = np.exp((last - np.float32(latest)) / np.float32(recency_days))
+        return latest, np.nan_to_num(base, nan=0.0).astype(np.float32)
+
+    latest, base = _cached(index, ("recency", recency_days), build)
+    if day >= latest:
+        return base * np.float32(math.exp((latest - day) / recency_days))  # type: ignore[no-any-return]
+    return _cached(index, ("recency", recency_days, day),  # type: ignore[no-any-return]
+                   lambda: _dense_rows(index, q, slice(None), ("recency",))["recency"])
+
+
+def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """role and buyer: (rows ascending, values) for the few rows where they are not 0."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if q.role:
+        def role() -> tuple[np.ndarray, np.ndarray]:
+            uniq, jobs = np.unique(index.rows_for(index.role_rows, q.role), return_counts=True)
+            return uniq, 1.0 - np.exp(-jobs.astype(np.float64))  # 1 job .63, 2 .86
+
+        rows, values = _cached(index, ("role", q.role), role)
+        if len(rows):
+            out["role"] = (rows, values)
+    if q.org:
+        # Past work for this buyer or one with a similar name, each piece weighted by the
+        # names' similarity; saturating (one exact match 0.63, two 0.86).
+        def buyer() -> tuple[np.ndarray, np.ndarray]:
+            oids, sims = index.orgs.similar(q.brief.organisation)
+            parts = [np.asarray(index.orgs.rows[o], np.int64) for o in oids.tolist()]
+            if not parts:
+                return _EMPTY_ROWS, _EMPTY_VALS
+            rows = np.concatenate(parts)
+            weights = np.repeat(sims, [len(p) for p in parts])
+            uniq, inv = np.unique(rows, return_inverse=True)
+            sums = np.bincount(inv, weights=weights, minlength=len(uniq))
+            keep = sums != 0
+            return uniq[keep], 1.0 - np.exp(-sums[keep])
+
+        rows, values = _cached(index, ("buyer", q.org, q.brief.organisation), buyer)
+        out["buyer"] = (rows, values)
+    return out
+
+
+def _filters(index: SellerIndex, q: Query) -> tuple[tuple[Any, ...], np.ndarray]:
     """Rows passing the hard filters (cached per category, location and day-rate cap)."""
     rules = q.rules
     n = index.n_rows
-    cat_code = index.category_code.get(q.category, -1) if q.category else -1
-    loc_code = index.location_code.get(q.location, -2) if q.location else -1
+    cat_code, loc_code, _ = _codes(index, q)
     key = ("filters", rules.require_active, rules.require_category and q.category,
            rules.require_location and loc_code, rules.require_day_rate and q.brief.max_day_rate)
 
@@ -395,55 +475,78 @@ def _filters(index: SellerIndex, q: Query) -> np.ndarray:
             passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
         return passed
 
-    return _cached(index, key, build)  # type: ignore[no-any-return]
+    return key, _cached(index, key, build)
 
 
 DENSE = ("category", "location", "wins", "recency", "sme")
+FILTERED = np.float32(-4.0)  # added to rows failing a hard filter: below any real score
+POOL_MARGIN = 16  # float32 pool beyond top_k, re-scored exactly in float64
 
 
 def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Score without skills for all rows, the hard-filter mask, and the pieces (for signals)."""
-    dense = _dense_signals(index, q)
-    wkey = tuple(round(w[s], 9) for s in DENSE)
-    day = math.floor(q.day) if math.isfinite(q.day) else 0
-    cat_key = index.category_code.get(q.category, -1) if q.category else -1
-    loc_key = index.location_code.get(q.location, -2) if q.location else -1
+    """Score without skills for all rows (rows failing the hard filters pushed below 0, a new
+    array the caller may change), the hard-filter mask, and the pieces (for signals)."""
+    cat_key, loc_key, _ = _codes(index, q)
+    fkey, passed = _filters(index, q)
+    static = tuple(s for s in DENSE if s != "recency" and w[s])
 
     def prior() -> np.ndarray:
+        """The weighted date-independent dense signals plus the filter penalty."""
         total = np.zeros(index.n_rows, np.float32)
-        for name in DENSE:
-            if w[name]:
-                total += np.float32(w[name]) * dense[name]
+        dense = _dense_rows(index, q, slice(None), static) if static else {}
+        for name in static:
+            total += np.float32(w[name]) * dense[name]
+        total[~passed] += FILTERED
         return total
 
-    base = _cached(index, ("prior", wkey, cat_key, loc_key, day, q.rules.recency_days), prior)
-    text = text_scores(index, q.term_ids, q.term_weights)
-    score = base + np.float32(w["text"]) * text
+    wkey = tuple(round(w[s], 9) for s in static)
+    base = _cached(index, ("prior", wkey, cat_key, loc_key, fkey), prior)
+    if w["recency"]:
+        score = base + np.float32(w["recency"]) * _recency_all(index, q)
+    else:
+        score = base.copy()
+    text, postings = text_scores(index, q.term_ids, q.term_weights)
+    if w["text"]:
+        score += np.float32(w["text"]) * text
     sparse = _sparse_signals(index, q)
     for name, (rows, values) in sparse.items():
         if w[name]:
             score[rows] += (w[name] * values).astype(np.float32)
-    passed = _filters(index, q)
-    return score, passed, {"text": text, "dense": dense, "sparse": sparse}
+    return score, passed, {"text": text, "sparse": sparse, "postings": postings}
 
 
-def _signals_for(pieces: dict[str, Any], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Every signal but skills for `rows` (from the pieces _stage_one computed)."""
-    out: dict[str, np.ndarray] = {"text": pieces["text"][rows].astype(np.float64)}
-    for name in DENSE:
-        out[name] = pieces["dense"][name][rows].astype(np.float64)
+def _signals_for(index: SellerIndex, q: Query, pieces: dict[str, Any], rows: np.ndarray,
+                 ) -> np.ndarray:
+    """Every signal but skills (left 0) for `rows`: float64, columns in SIGNALS order."""
+    out = np.zeros((len(rows), len(SIGNALS)))
+    out[:, SIGNALS.index("text")] = pieces["text"][rows]
+    for name, values in _dense_rows(index, q, rows).items():
+        out[:, SIGNALS.index(name)] = values
     for name in ("role", "buyer"):
-        values = np.zeros(len(rows))
         if name in pieces["sparse"]:
             srows, svals = pieces["sparse"][name]
-            pos = np.searchsorted(srows, rows)
-            pos_c = np.minimum(pos, max(len(srows) - 1, 0))
             if len(srows):
-                hit = srows[pos_c] == rows
-                values[hit] = svals[pos_c[hit]]
-        out[name] = values
+                pos = np.minimum(np.searchsorted(srows, rows), len(srows) - 1)
+                hit = srows[pos] == rows
+                out[np.flatnonzero(hit), SIGNALS.index(name)] = svals[pos[hit]]
     return out
+
+
+def skill_scores(index: SellerIndex, scorer: SkillScorer) -> tuple[np.ndarray, np.ndarray]:
+    """(rows ascending, skill signal) of every row listing a label that matches a criterion;
+    every other row scores 0. Per row and criterion the best similarity counts."""
+    sids, sims = scorer.hit_arrays()
+    if not len(sids):
+        return _EMPTY_ROWS, _EMPTY_VALS
+    entries = index.skill_entries(sids)
+    if not len(entries):
+        return _EMPTY_ROWS, _EMPTY_VALS
+    hit = np.searchsorted(sids, index.entry_sid.data[entries])
+    uniq, inv = np.unique(index.entry_row.data[entries], return_inverse=True)
+    best = np.zeros((len(uniq), sims.shape[1]))
+    np.maximum.at(best, inv, sims[hit])
+    return uniq.astype(np.int64), best @ scorer.crit_weights()
 
 
 def _top(score: np.ndarray, k: int) -> np.ndarray:

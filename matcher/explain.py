@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .index import SellerIndex
+from .rules import SIGNALS
 from .skills import SkillScorer
 from .text import norm_org
 
 if TYPE_CHECKING:
-    from .core import Query
+    from .core import Postings, Query
 
 TOP_TERMS = 5
 
@@ -28,50 +29,61 @@ _LABELS = {
 }
 
 
-def term_contributions(index: SellerIndex, q: Query, rows: list[int],
+def term_contributions(index: SellerIndex, q: Query, rows: np.ndarray, postings: Postings,
                        ) -> list[list[tuple[str, float]]]:
     """Per row: the query terms its text has, as (term, query weight x seller weight), best
-    first. One binary search per query term for all rows at once (not per row and term)."""
+    first, at most TOP_TERMS. Main-matrix rows come from the postings `text_scores` already
+    gathered (one pass marking the wanted rows), delta rows from their own vectors."""
     n_terms = len(q.term_ids)
-    contrib = np.zeros((len(rows), n_terms))
-    rows_arr = np.asarray(rows, np.int64)
-    main = np.flatnonzero(rows_arr < index.n_main)
-    if len(main) and n_terms:
-        m = index.matrix
-        wanted = rows_arr[main]
-        for j, (tid, qw) in enumerate(zip(q.term_ids.tolist(), q.term_weights.tolist(),
-                                          strict=True)):
-            if tid >= m.shape[1]:
-                continue  # a word first seen after fit: only in delta rows
-            start, end = int(m.indptr[tid]), int(m.indptr[tid + 1])
-            if start == end:
+    out: list[list[tuple[str, float]]] = [[] for _ in range(len(rows))]
+    if not n_terms or not len(rows):
+        return out
+    terms = index.text.terms
+    tids = q.term_ids.tolist()
+    qws = q.term_weights.astype(np.float64)
+    rows = np.asarray(rows, np.int64)
+    if len(postings.rows):
+        wanted = np.zeros(int(rows.max()) + 1, np.bool_)
+        wanted[rows] = True
+        in_range = postings.rows < len(wanted)
+        sel = np.flatnonzero(in_range & wanted[np.minimum(postings.rows, len(wanted) - 1)])
+        if len(sel):
+            j = np.searchsorted(postings.starts, sel, side="right") - 1
+            # Empty runs share a start with the next term: the last of equal starts owns sel.
+            contrib = qws[j] * postings.data[sel].astype(np.float64)
+            order_rows = np.argsort(rows, kind="stable")
+            pos = order_rows[np.searchsorted(rows[order_rows], postings.rows[sel])]
+            # Best first per row, ties in query-term order (as a stable sort would give).
+            order = np.lexsort((j, -contrib, pos))
+            pos_o, j_o, c_o = pos[order], j[order], contrib[order]
+            first = np.searchsorted(pos_o, pos_o, side="left")
+            keep = np.flatnonzero(np.arange(len(pos_o)) - first < TOP_TERMS)
+            for p_, jj, c in zip(pos_o[keep].tolist(), j_o[keep].tolist(), c_o[keep].tolist(),
+                                 strict=True):
+                out[p_].append((terms[tids[jj]], c))
+    if index.delta_rows:
+        delta_pos = {r: i for i, r in enumerate(index.delta_rows)}
+        for i, row in enumerate(rows.tolist()):
+            k = delta_pos.get(row)
+            if k is None:
                 continue
-            col = m.indices[start:end]
-            pos = np.searchsorted(col, wanted)
-            pos_c = np.minimum(pos, end - start - 1)
-            hit = col[pos_c] == wanted
-            contrib[main[hit], j] = qw * m.data[start + pos_c[hit]]
-    delta_pos = {r: i for i, r in enumerate(index.delta_rows)} if index.delta_rows else {}
-    for i, row in enumerate(rows):
-        if row >= index.n_main and row in delta_pos:
-            ids, weights = index.delta_vectors[delta_pos[row]]
+            ids, weights = index.delta_vectors[k]
             found = dict(zip(ids.tolist(), weights.tolist(), strict=True))
-            for j, (tid, qw) in enumerate(zip(q.term_ids.tolist(), q.term_weights.tolist(),
-                                              strict=True)):
-                if tid in found:
-                    contrib[i, j] = qw * found[tid]
-    out: list[list[tuple[str, float]]] = []
-    for i in range(len(rows)):
-        nz = np.flatnonzero(contrib[i])
-        best = nz[np.argsort(-contrib[i, nz])][:TOP_TERMS]
-        out.append([(index.text.terms[int(q.term_ids[j])], float(contrib[i, j])) for j in best])
+            pairs = [(-qw * found[tid], j, tid) for j, (tid, qw)
+                     in enumerate(zip(tids, qws.tolist(), strict=True)) if tid in found]
+            pairs.sort()
+            out[i] = [(terms[tid], -c) for c, _, tid in pairs[:TOP_TERMS] if c < 0]
     return out
 
 
-def explain(index: SellerIndex, q: Query, row: int, signals: dict[str, float],
-            weights: dict[str, float], scorer: SkillScorer | None,
-            top_terms: list[tuple[str, float]]) -> dict[str, Any]:
-    skills = scorer.explain(index.row_skills[row]) if scorer is not None else []
+_ORDER = (*(s for s in SIGNALS if s != "skills"), "skills")  # as explanations list them
+_BOOSTS = tuple(s for s in _ORDER if s not in ("text", "skills"))
+
+
+def explain_all(index: SellerIndex, q: Query, rows: np.ndarray, signals: np.ndarray,
+                weights: dict[str, float], scorer: SkillScorer | None,
+                top_terms: list[list[tuple[str, float]]]) -> list[dict[str, Any]]:
+    """Explanations of `rows` (signals: rows x SIGNALS)."""
     brief = q.brief
     rules = q.rules
     filters: dict[str, bool] = {"active": True}
@@ -81,21 +93,30 @@ def explain(index: SellerIndex, q: Query, row: int, signals: dict[str, float],
         filters["location"] = True
     if rules.require_day_rate and brief.max_day_rate:
         filters["day_rate"] = True
-    boosts = {
-        name: round(weights[name] * value, 4)
-        for name, value in signals.items()
-        if name not in ("text", "skills") and round(weights.get(name, 0) * value, 4) > 0
-    }
-    contributions = {name: weights.get(name, 0.0) * value for name, value in signals.items()}
-    return {
-        "summary": _sentence(index, q, row, signals, contributions, top_terms, skills),
-        "text": {"score": round(signals.get("text", 0.0), 4),
-                 "top_terms": [{"term": t, "weight": round(w, 4)} for t, w in top_terms]},
-        "skills": skills,
-        "filters": filters,
-        "boosts": boosts,
-        "signals": {name: round(value, 4) for name, value in signals.items()},
-    }
+    cols = [SIGNALS.index(s) for s in _ORDER]
+    w = [weights.get(s, 0.0) for s in _ORDER]
+    out: list[dict[str, Any]] = []
+    for row, values, terms in zip(rows.tolist(), signals[:, cols].tolist(), top_terms,
+                                  strict=True):
+        sig = dict(zip(_ORDER, values, strict=True))
+        contributions = dict(zip(_ORDER, [a * b for a, b in zip(w, values, strict=True)],
+                                 strict=True))
+        boosts = {}
+        for name in _BOOSTS:
+            value = round(contributions[name], 4)
+            if value > 0:
+                boosts[name] = value
+        skills = scorer.explain(index.row_skills(row)) if scorer is not None else []
+        out.append({
+            "summary": _sentence(index, q, row, sig, contributions, terms, skills),
+            "text": {"score": round(sig["text"], 4),
+                     "top_terms": [{"term": t, "weight": round(x, 4)} for t, x in terms]},
+            "skills": skills,
+            "filters": dict(filters),
+            "boosts": boosts,
+            "signals": {name: round(value, 4) for name, value in sig.items()},
+        })
+    return out
 
 
 def _sentence(index: SellerIndex, q: Query, row: int, signals: dict[str, float],

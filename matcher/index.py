@@ -3,12 +3,13 @@
 Memory layout (why it is fast and small):
 - text: one CSC matrix (float32 data, int32 indices) for the sellers present at `fit`, so a
   query touches only the columns of its own terms; sellers added later live in a small
-  row-wise "delta" (same vocabulary and IDF, transformed not refitted) that is compacted into
-  the CSC when it grows.
+  row-wise "delta" (same vocabulary and IDF, transformed not refitted) that `compact` folds
+  into the CSC (automatically when it reaches COMPACT_MIN_ROWS / COMPACT_SHARE, or on demand).
 - per-seller facts as numpy arrays indexed by row: alive, active, category bitmasks and win
   counts, location bitmasks, day rate, number of wins, last win day, SME.
-- sparse facts (buyer organisations, specialist roles) as key -> rows lists; skills as ids into
-  a skill vocabulary, so fuzzy matching runs on distinct short strings only.
+- sparse facts (buyer organisations, specialist roles) as key -> rows lists; skills as flat
+  (row, label id) entries into a vocabulary of distinct labels with an inverted index, so fuzzy
+  matching runs on distinct short strings only and per-seller skill scores are numpy.
 Rows are never reused: update = remove + add; removal clears `alive`. A full `fit` (cheap enough
 to run in a background thread) builds a fresh index and drops dead rows.
 """
@@ -26,6 +27,7 @@ import scipy.sparse as sp
 from models.types import CATEGORIES, Seller
 
 from .orgs import OrgIndex
+from .skills import SkillVocab
 from .text import (
     TOKEN_RE,
     canonical,
@@ -34,12 +36,13 @@ from .text import (
     norm_role,
     seller_text,
     term_of,
-    terms,
 )
 from .tokenize import tokenize_docs
 
 MAX_CATEGORIES = 16  # category codes beyond this are not tracked (filters pass for them)
 MAX_LOCATIONS = 62  # bit 62 = "has untracked locations", bit 63 = "serves anywhere"
+COMPACT_MIN_ROWS = 2048  # delta rows that trigger `compact` ...
+COMPACT_SHARE = 0.02  # ... or this share of the main rows, whichever is larger
 _UNTRACKED_LOC = np.uint64(1 << 62)
 _ANYWHERE_LOC = np.uint64(1 << 63)
 
@@ -193,15 +196,25 @@ class SellerIndex:
         self._skill_raw: dict[str, int] = {}  # raw skill -> skill id (cache)
         self.orgs = OrgIndex()  # buyer organisations -> rows (once per piece of work)
         self.role_rows: dict[str, list[int]] = {}  # normalised role -> rows (once per job)
-        self.skill_vocab: dict[str, int] = {}  # lowercased skill -> id
-        self.skill_names: list[str] = []
-        self.skill_terms: list[frozenset[str]] = []
-        self.row_skills: list[tuple[int, ...]] = []
+        self.skills = SkillVocab()  # distinct skill labels
+        # Skills of every row as flat "entries" (row, label id) in row order; row r owns
+        # entries skill_start[r] .. skill_start[r] + skill_count[r].
+        self.skill_start = _Grow(np.int64, capacity, 0)
+        self.skill_count = _Grow(np.int32, capacity, 0)
+        self.entry_sid = _Grow(np.int32, 6 * capacity, 0)
+        self.entry_row = _Grow(np.int32, 6 * capacity, 0)
+        self.n_entries = 0
+        # Inverted skill index (label id -> entries) over the first _inv_n entries; later
+        # entries (sellers added since) are scanned, until `compact` folds them in.
+        self._inv_n = 0
+        self._inv_order = np.empty(0, np.int32)
+        self._inv_ptr = np.zeros(1, np.int64)
         self.row_orgs: list[tuple[str, ...]] = []  # for explanations
-        # Delta: text rows of sellers added after fit (row >= n_main).
+        # Delta: text rows of sellers added after fit (row >= n_main), until `compact`.
         self.delta_rows: list[int] = []
         self.delta_vectors: list[tuple[np.ndarray, np.ndarray]] = []
         self._delta_csr: sp.csr_matrix | None = None
+        self.n_transformed = 0  # rows whose text used an IDF fitted without them (drift)
         self.version = 0  # bumped on every change (caches key on it)
 
     # -- building --------------------------------------------------------------------------
@@ -213,6 +226,7 @@ class SellerIndex:
             if seller.id in index.row_of:
                 raise ValueError(f"duplicate seller id {seller.id}")
             index._append_facts(seller)
+        index._build_skill_postings()
         index.version += 1
         return index
 
@@ -228,7 +242,8 @@ class SellerIndex:
         row = self.n_rows
         self.n_rows += 1
         for arr in (self.ids, self.alive, self.active, self.sme, self.day_rate, self.n_wins,
-                    self.last_win, self.cat_declared, self.loc_mask, self.has_locations):
+                    self.last_win, self.cat_declared, self.loc_mask, self.has_locations,
+                    self.skill_start, self.skill_count):
             arr.ensure(self.n_rows)
         if self.n_rows > len(self.cat_wins):
             bigger = np.zeros((2 * len(self.cat_wins), MAX_CATEGORIES), np.uint16)
@@ -290,9 +305,21 @@ class SellerIndex:
         self.has_locations.data[row] = located
         self.n_wins.data[row] = wins
         self.last_win.data[row] = last
-        self.row_skills.append(tuple([self._skill_id(s) for s in seller.skills if s]))
+        sids = [self._skill_id(s) for s in seller.skills if s]
+        start = self.n_entries
+        self.n_entries += len(sids)
+        self.entry_sid.ensure(self.n_entries)
+        self.entry_row.ensure(self.n_entries)
+        self.entry_sid.data[start: self.n_entries] = sids
+        self.entry_row.data[start: self.n_entries] = row
+        self.skill_start.data[row] = start
+        self.skill_count.data[row] = len(sids)
         self.row_orgs.append(tuple(dict.fromkeys(orgs)))
         return row
+
+    def row_skills(self, row: int) -> list[int]:
+        start = int(self.skill_start.data[row])
+        return self.entry_sid.data[start: start + int(self.skill_count.data[row])].tolist()
 
     def _location_bit(self, loc: str) -> int:
         if not loc.strip():
@@ -309,13 +336,36 @@ class SellerIndex:
         return sid
 
     def _new_skill_id(self, skill: str) -> int:
-        key = " ".join(skill.lower().split())
-        sid = self.skill_vocab.get(key)
-        if sid is None:
-            sid = self.skill_vocab[key] = len(self.skill_names)
-            self.skill_names.append(skill.strip())
-            self.skill_terms.append(frozenset(terms(key)))
-        return sid
+        return self.skills.add(" ".join(skill.lower().split()), skill.strip())
+
+    def _build_skill_postings(self) -> None:
+        """Label id -> entries, over all entries so far (at build and compact)."""
+        n = self.n_entries
+        sids = self.entry_sid.data[:n]
+        self._inv_order = np.argsort(sids, kind="stable").astype(np.int32)
+        self._inv_ptr = np.zeros(len(self.skills) + 1, np.int64)
+        np.cumsum(np.bincount(sids, minlength=len(self.skills)), out=self._inv_ptr[1:])
+        self._inv_n = n
+
+    def skill_entries(self, sids: np.ndarray) -> np.ndarray:
+        """Entries (positions in entry_sid / entry_row) whose label is one of `sids`."""
+        parts: list[np.ndarray] = []
+        ptr = self._inv_ptr
+        known = sids[sids < len(ptr) - 1]
+        if len(known):
+            starts, ends = ptr[known], ptr[known + 1]
+            lengths = ends - starts
+            total = int(lengths.sum())
+            if total:
+                offsets = np.cumsum(lengths) - lengths
+                take = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lengths)
+                parts.append(self._inv_order[take].astype(np.int64))
+        if self.n_entries > self._inv_n:  # entries of sellers added since the last build
+            tail = self.entry_sid.data[self._inv_n: self.n_entries]
+            parts.append(np.flatnonzero(np.isin(tail, sids)) + self._inv_n)
+        if not parts:
+            return np.empty(0, np.int64)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     # -- incremental changes ---------------------------------------------------------------
     def add(self, seller: Seller) -> None:
@@ -325,6 +375,59 @@ class SellerIndex:
         self.delta_rows.append(row)
         self.delta_vectors.append(self.text.vector(seller_text(seller)))
         self._delta_csr = None
+        self.n_transformed += 1
+        self.version += 1
+        if len(self.delta_rows) >= max(COMPACT_MIN_ROWS, COMPACT_SHARE * self.n_main):
+            self.compact()
+
+    def compact(self) -> None:
+        """Fold the delta (sellers added or updated since fit) into the main CSC matrix and
+        the skills added since into the inverted skill index.
+
+        Matching cost grows with the delta (a row-wise product over all its rows, a scan of
+        its skills), so `add` calls this when the delta reaches COMPACT_MIN_ROWS rows or
+        COMPACT_SHARE of the main rows; callers may call it at any time (e.g. when idle).
+        It keeps the IDF (unlike a refit): O(non-zeros) numpy copying, ~0.1-0.3 s at 100k.
+        Dead rows (removed / updated sellers) stay until the next `fit`.
+        """
+        if self.delta_rows:
+            n_terms = len(self.text.terms)
+            main = self.matrix
+            n_rows = self.n_rows  # delta rows are n_main .. n_rows-1 (rows are never reused)
+            dm = self.delta_matrix()
+            local = np.asarray(self.delta_rows, np.int64) - self.n_main
+            dm_coo = dm.tocoo()
+            delta = sp.csr_matrix(
+                (dm_coo.data, (local[dm_coo.row], dm_coo.col)),
+                shape=(n_rows - self.n_main, n_terms), dtype=np.float32,
+            ).tocsc()
+            main_ptr = np.zeros(n_terms + 1, np.int64)
+            main_ptr[: len(main.indptr)] = main.indptr
+            main_ptr[len(main.indptr):] = main.indptr[-1]
+            d_ptr = delta.indptr.astype(np.int64)
+            indptr = main_ptr + d_ptr
+            nnz = int(indptr[-1])
+            indices = np.empty(nnz, np.int32)
+            data = np.empty(nnz, np.float32)
+            # Each column: its main entries, then its delta entries (rows above all main rows,
+            # so rows stay sorted within the column).
+            main_len = np.diff(main_ptr)
+            d_len = np.diff(d_ptr)
+            col_main = np.repeat(np.arange(n_terms), main_len)
+            shift = indptr[:-1] - main_ptr[:-1]
+            dest_main = np.arange(len(main.indices), dtype=np.int64) + shift[col_main]
+            indices[dest_main] = main.indices
+            data[dest_main] = main.data
+            col_d = np.repeat(np.arange(n_terms), d_len)
+            dest_d = (np.arange(len(delta.indices), dtype=np.int64) - d_ptr[:-1][col_d]
+                      + indptr[:-1][col_d] + main_len[col_d])
+            indices[dest_d] = delta.indices.astype(np.int32) + self.n_main
+            data[dest_d] = delta.data
+            self.matrix = sp.csc_matrix((data, indices, indptr), shape=(n_rows, n_terms))
+            self.n_main = n_rows
+            self.delta_rows, self.delta_vectors, self._delta_csr = [], [], None
+        if self.n_entries > self._inv_n or len(self._inv_ptr) <= len(self.skills):
+            self._build_skill_postings()
         self.version += 1
 
     def remove(self, seller_id: int) -> bool:
@@ -369,13 +472,15 @@ class SellerIndex:
 
         The live index owner refits (in the background) when this grows, e.g. above 0.2.
         """
-        return len(self.delta_rows) / max(1, len(self.row_of))
+        return self.n_transformed / max(1, len(self.row_of))
 
     def memory_bytes(self) -> int:
         m = self.matrix
         total = m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.cat_wins.nbytes
+        total += self._inv_order.nbytes + self._inv_ptr.nbytes
         for arr in (self.ids, self.alive, self.active, self.sme, self.day_rate, self.n_wins,
-                    self.last_win, self.cat_declared, self.loc_mask, self.has_locations):
+                    self.last_win, self.cat_declared, self.loc_mask, self.has_locations,
+                    self.skill_start, self.skill_count, self.entry_sid, self.entry_row):
             total += arr.data.nbytes
         return total
 
