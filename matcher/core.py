@@ -12,6 +12,7 @@ Explanations are built for the returned rows only, from the postings already gat
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -146,10 +147,8 @@ class Matcher:
             score[skill_rows] += (w_skills * skill_vals).astype(np.float32)
         # Float32 sums pick a pool a little larger than top_k; the pool is then scored exactly
         # (float64, as before) and sorted.
-        pool = _top(score, min(index.n_rows, top_k + POOL_MARGIN))
-        if len(pool) < index.n_rows:
-            # Every row tied with the pool's lowest too, so ties resolve by id, not by chance.
-            pool = np.flatnonzero(score >= score[pool].min())
+        # (With every row tied with the pool's lowest, so ties resolve by id, not by chance.)
+        pool = _pool(score, min(index.n_rows, top_k + POOL_MARGIN))
         pool = pool[passed[pool]]
         skill = np.zeros(len(pool))
         stage1 = score[pool]
@@ -329,25 +328,28 @@ def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarr
     return out, Postings(rows, data, starts)
 
 
-_CACHE_SIZE = 32
+_CACHE_BIG = 24  # full-length arrays (400 KB each at 100k sellers)
+_CACHE_SMALL = 2048  # per-buyer / per-role row lists
 _EMPTY_ROWS = np.empty(0, np.int64)
 _EMPTY_VALS = np.empty(0, np.float64)
 
 
-def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any) -> Any:
-    """Per-index cache of arrays that depend on the index and a few brief facts only (the
-    brief's category, location, organisation, role): most briefs share them, so the dense work
-    is done once. Cleared whenever the index changes."""
-    cache: dict[Any, Any] = index.__dict__.setdefault("cache", {})
-    if cache.get("version") != index.version:
-        cache.clear()
-        cache["version"] = index.version
+def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any, small: bool = False) -> Any:
+    """Per-index LRU cache of arrays that depend on the index and a few brief facts only (the
+    brief's category, location, filters, organisation, role): most briefs share them, so the
+    dense work is done once. Cleared whenever the index changes."""
+    caches: dict[str, Any] = index.__dict__.setdefault("cache", {})
+    if caches.get("version") != index.version:
+        caches.clear()
+        caches["version"] = index.version
+    cache: OrderedDict[Any, Any] = caches.setdefault("small" if small else "big", OrderedDict())
     value = cache.get(key)
     if value is None:
-        if len(cache) > _CACHE_SIZE:
-            cache.clear()
-            cache["version"] = index.version
         value = cache[key] = build()
+        while len(cache) > (_CACHE_SMALL if small else _CACHE_BIG):
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
     return value
 
 
@@ -424,7 +426,7 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
             uniq, jobs = np.unique(index.rows_for(index.role_rows, q.role), return_counts=True)
             return uniq, 1.0 - np.exp(-jobs.astype(np.float64))  # 1 job .63, 2 .86
 
-        rows, values = _cached(index, ("role", q.role), role)
+        rows, values = _cached(index, ("role", q.role), role, small=True)
         if len(rows):
             out["role"] = (rows, values)
     if q.org:
@@ -432,7 +434,7 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
         # names' similarity; saturating (one exact match 0.63, two 0.86).
         def buyer() -> tuple[np.ndarray, np.ndarray]:
             oids, sims = index.orgs.similar(q.brief.organisation)
-            parts = [np.asarray(index.orgs.rows[o], np.int64) for o in oids.tolist()]
+            parts = [index.org_rows(o) for o in oids.tolist()]
             if not parts:
                 return _EMPTY_ROWS, _EMPTY_VALS
             rows = np.concatenate(parts)
@@ -442,7 +444,7 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
             keep = sums != 0
             return uniq[keep], 1.0 - np.exp(-sums[keep])
 
-        rows, values = _cached(index, ("buyer", q.org, q.brief.organisation), buyer)
+        rows, values = _cached(index, ("buyer", q.org, q.brief.organisation), buyer, small=True)
         out["buyer"] = (rows, values)
     return out
 
@@ -549,7 +551,24 @@ def skill_scores(index: SellerIndex, scorer: SkillScorer) -> tuple[np.ndarray, n
     return uniq.astype(np.int64), best @ scorer.crit_weights()
 
 
-def _top(score: np.ndarray, k: int) -> np.ndarray:
-    if k >= len(score):
-        return np.arange(len(score))
-    return np.argpartition(-score, k - 1)[:k]
+def _pool(score: np.ndarray, k: int) -> np.ndarray:
+    """Rows (ascending) whose score is at least the k-th largest: the top k and its ties.
+
+    The k-th largest of a strided sample is a lower bound of the k-th largest of all, so one
+    comparison pass leaves a few hundred candidates to partition instead of every row.
+    """
+    n = len(score)
+    if k >= n:
+        return np.arange(n)
+    cand: np.ndarray | None = None
+    step = n // (32 * k)
+    if step >= 4:
+        sample = score[::step]
+        if len(sample) > k:
+            low = np.partition(sample, len(sample) - k)[len(sample) - k]
+            cand = np.flatnonzero(score >= low)
+    if cand is None:
+        cand = np.arange(n)
+    values = score[cand]
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    return cand[values >= kth]

@@ -463,6 +463,15 @@ class SellerIndex:
     def __len__(self) -> int:
         return len(self.row_of)
 
+    def org_rows(self, oid: int) -> np.ndarray:
+        """Rows of organisation `oid`'s work as an array (cached until its list grows)."""
+        cache: dict[int, np.ndarray] = self.__dict__.setdefault("_org_arrays", {})
+        rows = self.orgs.rows[oid]
+        arr = cache.get(oid)
+        if arr is None or len(arr) != len(rows):
+            arr = cache[oid] = np.asarray(rows, np.int64)
+        return arr
+
     def rows_for(self, table: dict[str, list[int]], key: str) -> np.ndarray:
         rows = table.get(key)
         return np.asarray(rows, dtype=np.int64) if rows else np.empty(0, np.int64)
