@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from api.netguard import UnsafeUrl, check_webhook_target, is_public_address
 from tests.hardening.conftest import Serve
@@ -78,7 +79,7 @@ async def receiver(app: web.Application) -> AsyncIterator[tuple[int, dict[str, i
     hits: dict[str, int] = {}
 
     @web.middleware
-    async def count(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         hits[request.path] = hits.get(request.path, 0) + 1
         return await handler(request)
 
@@ -128,7 +129,8 @@ CONFIG = WorkerConfig(http_timeout=1.0, connect_timeout=1.0, max_response_bytes=
 async def _send(url: str, *, allow_private: bool) -> None:
     # WORKERS' client factory: make_http_client (own HTTP/1 client) or, before it, an aiohttp
     # session from make_http_session; both are closed with `await .close()`.
-    factory = getattr(delivery, "make_http_client", None) or delivery.make_http_session
+    found = vars(delivery)
+    factory = found.get("make_http_client") or found["make_http_session"]
     session = factory(CONFIG, allow_private=allow_private)
     alert = {"id": 1, "webhook_url": url, "webhook_secret": "s" * 20}
     try:
