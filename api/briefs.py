@@ -156,7 +156,10 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
     start = time.perf_counter()
     # Scored in a thread under the live index's lock: the loop keeps serving, and no
     # incremental index change runs at the same time.
-    found = (await live.match(brief, top_k=offset + limit))[offset:]
+    # Shielded: when the request's deadline cancels it, the scoring task still finishes under
+    # the lock; otherwise the lock would be released while the thread is still reading the
+    # index, and an incremental update could run at the same time.
+    found = (await asyncio.shield(live.match(brief, top_k=offset + limit)))[offset:]
     ctx.app[METRICS].match_latency.labels("preview").observe(time.perf_counter() - start)
     names = {s.id: s.name for s in await sellers.load_many(ctx.conn, [m.seller_id for m in found])}
     items = [

@@ -50,9 +50,15 @@ async def run_locked(live: Any, fn: Callable[[Matcher], T]) -> tuple[T, int]:
     and the rules version it ran with. (LiveMatcher serialises every use of its matcher with
     one asyncio lock; a stand-in without one is used as is.)"""
     lock = getattr(live, "_lock", None)
-    async with lock if lock is not None else contextlib.nullcontext():
-        matcher, version = live.matcher, live.rules_version
-        return await asyncio.to_thread(fn, matcher), version
+
+    async def locked() -> tuple[T, int]:
+        async with lock if lock is not None else contextlib.nullcontext():
+            matcher, version = live.matcher, live.rules_version
+            return await asyncio.to_thread(fn, matcher), version
+
+    # Shielded: a request cancelled by its deadline must not release the lock while the thread
+    # still reads the index.
+    return await asyncio.shield(locked())
 
 
 def _ids(matches: list[Any]) -> list[int]:

@@ -278,3 +278,32 @@ async def test_deep_nesting_huge_numbers_and_huge_headers(serve: Serve) -> None:
             assert (await http.post(url, data=body, headers=h)).status == 422
         r = await http.get(world.url("/api/v1/me"), headers={**h, "X-Junk": "j" * 20_000})
         assert 400 <= r.status < 500  # refused by the HTTP parser, never a 5xx
+
+
+async def test_a_timed_out_preview_keeps_the_index_locked_until_scoring_ends(
+    serve: Serve,
+) -> None:
+    from api.keys import LIVE
+
+    limits = Limits(rate_requests=0, request_timeout=0.2)
+    async with serve(limits=limits) as world, aiohttp.ClientSession() as http:
+        live = world.app[LIVE]
+        matcher = live.matcher
+        real_match = matcher.match
+
+        def slow_match(*args: Any, **kwargs: Any) -> Any:  # a brief that takes long to score
+            time.sleep(0.8)
+            return real_match(*args, **kwargs)
+
+        matcher.match = slow_match  # type: ignore[method-assign]
+        try:
+            r = await http.post(world.url("/api/v1/briefs/preview"), json={"title": "Python"},
+                                headers=world.headers("buyer"))
+            assert (await _error(r, 503))["code"] == "timeout"
+            # The request is gone, the thread is not: the index stays locked until it ends, so
+            # no incremental update can change the index under it.
+            assert live._lock.locked()
+            await asyncio.sleep(1.0)
+            assert not live._lock.locked()
+        finally:
+            matcher.match = real_match  # type: ignore[method-assign]
