@@ -84,7 +84,9 @@ def serve(port: int) -> None:
 
     settings = Settings.from_env()
     app = create_app(settings, limits=Limits(rate_requests=0))
-    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+    # reuse_port: with --processes K, K servers share the port and the kernel spreads
+    # connections across them (each process has its own live index).
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None, reuse_port=True)
 
 
 async def seed_published(
@@ -212,26 +214,34 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
         "MARKETPLACE_PORT": str(port),
     }
     started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.load", "--serve", str(port), env=env,
-    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.load", "--serve", str(port), env=env,
+        )
+        for _ in range(args.processes)
+    ]
     base = f"http://{HOST}:{port}"
     briefs = load_briefs()
     try:
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, base, proc, args.ready_timeout)
+            for proc in procs:  # each answers ready only once its own index is loaded
+                await wait_ready(session, base, proc, args.ready_timeout)
+            if args.processes > 1:
+                await asyncio.sleep(args.ready_timeout_extra)
             ready_s = time.perf_counter() - started
             owned = await seed_published(session, base, dsn, tokens, briefs)
         print(f"[load] server ready in {ready_s:.1f} s; {args.clients} clients for"
               f" {args.duration:.0f} s", file=sys.stderr)
         result = await load(base, tokens, owned, briefs, args.clients, args.duration,
                             args.warmup, args.seed or DEFAULT_SEED)
-        result.update(sellers=args.sellers, clients=args.clients,
+        result.update(sellers=args.sellers, clients=args.clients, processes=args.processes,
                       server_ready_s=round(ready_s, 2))
         return result
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # run_app shuts down cleanly on SIGINT
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGINT)  # run_app shuts down cleanly on SIGINT
+        for proc in procs:
             try:
                 await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
@@ -241,7 +251,8 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
 
 def render(r: dict[str, Any]) -> str:
     lines = [
-        f"mixed load · {r['sellers']:,} sellers · {r['clients']} clients · {r['seconds']} s"
+        f"mixed load · {r['sellers']:,} sellers · {r['clients']} clients"
+        f" · {r.get('processes', 1)} API process(es) · {r['seconds']} s"
         f" · loopback · server ready in {r['server_ready_s']} s",
         f"{'kind':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
     ]
@@ -263,7 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="API server processes sharing the port (SO_REUSEPORT)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
+    parser.add_argument("--ready-timeout-extra", type=float, default=10.0,
+                        help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
