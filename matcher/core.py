@@ -329,7 +329,7 @@ def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarr
 
 
 _CACHE_BIG = 24  # full-length arrays (400 KB each at 100k sellers)
-_CACHE_SMALL = 2048  # per-buyer / per-role row lists
+_CACHE_SMALL = 256  # filter masks (n bytes), per-buyer / per-role row lists
 _EMPTY_ROWS = np.empty(0, np.int64)
 _EMPTY_VALS = np.empty(0, np.float64)
 
@@ -399,8 +399,8 @@ def _dense_rows(index: SellerIndex, q: Query, sel: Any, names: tuple[str, ...] =
 
 def _recency_all(index: SellerIndex, q: Query) -> np.ndarray:
     """The recency signal of every row without a pass of `exp` per brief date:
-    exp(-(day - last)/R) = exp((last - L)/R) * exp((L - day)/R), L the latest win, cached per R;
-    exact (to float32) whenever the brief is not older than every seller's last win."""
+    exp(-max(0, day - last)/R) = min(1, exp((last - L)/R) * exp((L - day)/R)), L the latest
+    win, the first factor cached per R (exact to float32 rounding)."""
     recency_days = q.rules.recency_days
     _, _, day = _codes(index, q)
 
@@ -412,10 +412,14 @@ def _recency_all(index: SellerIndex, q: Query) -> np.ndarray:
         return latest, np.nan_to_num(base, nan=0.0).astype(np.float32)
 
     latest, base = _cached(index, ("recency", recency_days), build)
-    if day >= latest:
-        return base * np.float32(math.exp((latest - day) / recency_days))  # type: ignore[no-any-return]
-    return _cached(index, ("recency", recency_days, day),  # type: ignore[no-any-return]
-                   lambda: _dense_rows(index, q, slice(None), ("recency",))["recency"])
+    factor = math.exp(min(80.0, (latest - day) / recency_days))
+    if factor < 1e30 and float(base[base > 0].min(initial=1.0)) > 1e-30:
+        # Sellers whose last win is after the brief get exp(>0) here: clipped to 1, as the
+        # direct formula clips their age to 0.
+        out = base * np.float32(factor)
+        return np.minimum(out, np.float32(1.0), out=out)  # type: ignore[no-any-return]
+    # Spans beyond float32's range: the direct formula.
+    return _dense_rows(index, q, slice(None), ("recency",))["recency"]
 
 
 def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -449,13 +453,15 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
     return out
 
 
-def _filters(index: SellerIndex, q: Query) -> tuple[tuple[Any, ...], np.ndarray]:
+def _filters(index: SellerIndex, q: Query, with_rate: bool = True,
+             ) -> tuple[tuple[Any, ...], np.ndarray]:
     """Rows passing the hard filters (cached per category, location and day-rate cap)."""
     rules = q.rules
     n = index.n_rows
     cat_code, loc_code, _ = _codes(index, q)
     key = ("filters", rules.require_active, rules.require_category and q.category,
-           rules.require_location and loc_code, rules.require_day_rate and q.brief.max_day_rate)
+           rules.require_location and loc_code,
+           with_rate and rules.require_day_rate and q.brief.max_day_rate)
 
     def build() -> np.ndarray:
         passed = index.alive.data[:n].copy()
@@ -472,12 +478,12 @@ def _filters(index: SellerIndex, q: Query) -> tuple[tuple[Any, ...], np.ndarray]
             bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)
             serves = (loc_mask & (bit | _ANYWHERE_LOC | _UNTRACKED_LOC)) != 0
             passed &= serves | ~index.has_locations.data[:n]
-        if rules.require_day_rate and q.brief.max_day_rate:
+        if with_rate and rules.require_day_rate and q.brief.max_day_rate:
             rate = index.day_rate.data[:n]
             passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
         return passed
 
-    return key, _cached(index, key, build)
+    return key, _cached(index, key, build, small=True)  # booleans: 100 KB at 100k
 
 
 DENSE = ("category", "location", "wins", "recency", "sme")
@@ -491,6 +497,10 @@ def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
     array the caller may change), the hard-filter mask, and the pieces (for signals)."""
     cat_key, loc_key, _ = _codes(index, q)
     fkey, passed = _filters(index, q)
+    cap = q.brief.max_day_rate if q.rules.require_day_rate and q.brief.max_day_rate else None
+    # The prior carries the other filters; the day-rate cap (a different number in most
+    # briefs) is applied below from the rates sorted once, so priors are shared across caps.
+    fkey_no_rate, passed_no_rate = _filters(index, q, with_rate=False) if cap else (fkey, passed)
     static = tuple(s for s in DENSE if s != "recency" and w[s])
 
     def prior() -> np.ndarray:
@@ -499,15 +509,25 @@ def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
         dense = _dense_rows(index, q, slice(None), static) if static else {}
         for name in static:
             total += np.float32(w[name]) * dense[name]
-        total[~passed] += FILTERED
+        total[~passed_no_rate] += FILTERED
         return total
 
     wkey = tuple(round(w[s], 9) for s in static)
-    base = _cached(index, ("prior", wkey, cat_key, loc_key, fkey), prior)
+    base = _cached(index, ("prior", wkey, cat_key, loc_key, fkey_no_rate), prior)
     if w["recency"]:
         score = base + np.float32(w["recency"]) * _recency_all(index, q)
     else:
         score = base.copy()
+    if cap is not None:
+        def by_rate() -> tuple[np.ndarray, np.ndarray]:
+            rates = index.day_rate.data[: index.n_rows]
+            order = np.argsort(rates)  # NaN (no rate: passes) sorts last
+            return order, rates[order]
+
+        order, sorted_rates = _cached(index, ("rates",), by_rate)
+        over = order[np.searchsorted(sorted_rates, cap, side="right"):]
+        over = over[~np.isnan(sorted_rates[len(sorted_rates) - len(over):])]
+        score[over] += FILTERED
     text, postings = text_scores(index, q.term_ids, q.term_weights)
     if w["text"]:
         score += np.float32(w["text"]) * text
