@@ -13,6 +13,18 @@ def _field(m: Any, name: str) -> Any:
     return m[name] if isinstance(m, Mapping) else getattr(m, name)
 
 
+def _columns(matches: Sequence[Any]) -> tuple[list[int], list[float], list[int], list[str]]:
+    return (
+        [int(_field(m, "seller_id")) for m in matches],
+        [float(_field(m, "score")) for m in matches],
+        [int(_field(m, "rank")) for m in matches],
+        [
+            orjson.dumps(_field(m, "explanation") or {}, option=orjson.OPT_NON_STR_KEYS).decode()
+            for m in matches
+        ],
+    )
+
+
 async def replace_shortlist(
     conn: asyncpg.Connection,
     brief_id: int,
@@ -27,13 +39,6 @@ async def replace_shortlist(
     await conn.execute("DELETE FROM matches WHERE brief_id = $1", brief_id)
     if not matches:
         return 0
-    seller_ids = [int(_field(m, "seller_id")) for m in matches]
-    scores = [float(_field(m, "score")) for m in matches]
-    ranks = [int(_field(m, "rank")) for m in matches]
-    explanations = [
-        orjson.dumps(_field(m, "explanation") or {}, option=orjson.OPT_NON_STR_KEYS).decode()
-        for m in matches
-    ]
     # Sellers deleted since the matcher indexed them are skipped instead of failing the job.
     status = await conn.execute(
         "INSERT INTO matches (brief_id, seller_id, score, rank, explanation, rules_version)"
@@ -42,13 +47,51 @@ async def replace_shortlist(
         "   AS u(seller_id, score, rank, explanation)"
         " JOIN sellers s ON s.id = u.seller_id",
         brief_id,
-        seller_ids,
-        scores,
-        ranks,
-        explanations,
+        *_columns(matches),
         rules_version,
     )
     return int(status.split()[-1])
+
+
+async def add_to_shortlist(
+    conn: asyncpg.Connection,
+    brief_id: int,
+    matches: Sequence[Any],
+    rules_version: int,
+) -> int:
+    """Add (or refresh) rows of a shortlist being stored in waves, best matches first."""
+    if not matches:
+        return 0
+    status = await conn.execute(
+        "INSERT INTO matches (brief_id, seller_id, score, rank, explanation, rules_version)"
+        " SELECT $1, u.seller_id, u.score, u.rank, u.explanation::jsonb, $6"
+        " FROM unnest($2::bigint[], $3::float8[], $4::int[], $5::text[])"
+        "   AS u(seller_id, score, rank, explanation)"
+        " JOIN sellers s ON s.id = u.seller_id"
+        " ON CONFLICT (brief_id, seller_id) DO UPDATE SET score = EXCLUDED.score,"
+        " rank = EXCLUDED.rank, explanation = EXCLUDED.explanation,"
+        " rules_version = EXCLUDED.rules_version",
+        brief_id,
+        *_columns(matches),
+        rules_version,
+    )
+    return int(status.split()[-1])
+
+
+async def set_ranks(
+    conn: asyncpg.Connection, brief_id: int, ranks: Sequence[tuple[int, int]]
+) -> None:
+    """Re-rank stored rows (seller_id, rank) without rewriting their explanations."""
+    if not ranks:
+        return
+    await conn.execute(
+        "UPDATE matches m SET rank = u.rank"
+        " FROM unnest($2::bigint[], $3::int[]) AS u(seller_id, rank)"
+        " WHERE m.brief_id = $1 AND m.seller_id = u.seller_id AND m.rank <> u.rank",
+        brief_id,
+        [r[0] for r in ranks],
+        [r[1] for r in ranks],
+    )
 
 
 async def list_for_brief(

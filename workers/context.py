@@ -1,7 +1,7 @@
 """What every job finds in its arq ctx, created once per worker process.
 
-ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one aiohttp session),
-mailer, signing_key, sem (bounds requests in flight across all jobs), budget (bounds alerts
+ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one keep-alive webhook
+client), mailer, signing_key, sem (bounds requests in flight across all jobs), budget (bounds alerts
 claimed but not finished), outcomes (batched result writer), redis (arq's own pool), worker
 (the arq Worker, to know when it is shutting down).
 """
@@ -16,7 +16,7 @@ from typing import Any
 from marketplace.settings import Settings
 from models.db import create_pool
 from workers.config import WorkerConfig
-from workers.delivery import Mailer, make_http_session
+from workers.delivery import Mailer, make_http_client
 from workers.unsubscribe import signing_key
 
 Ctx = dict[str, Any]
@@ -52,7 +52,7 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         config=config,
         pool=pool,
         live=live,
-        http=make_http_session(config, allow_private=settings.webhook_allow_private),
+        http=make_http_client(config, allow_private=settings.webhook_allow_private),
         mailer=Mailer(settings.smtp_url, timeout=config.smtp_timeout),
         signing_key=signing_key(settings.secret_key, settings.database_url),
         sem=asyncio.Semaphore(config.concurrency),

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -20,13 +19,10 @@ from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
 import aiosmtplib
-import orjson
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 from workers.config import WorkerConfig
+from workers.http1 import Http1Client, HttpError, RefusedAddress, is_public
 from workers.unsubscribe import unsubscribe_url
 
 log = logging.getLogger("workers.delivery")
@@ -107,39 +103,9 @@ def verify_signature(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return bool(ip.is_global) and not ip.is_multicast
-
-
-class PublicOnlyResolver(AbstractResolver):
-    """Resolves as usual, then drops loopback, private, link-local and reserved addresses.
-
-    Checking at connect time (not only when the URL is saved) means a name that later resolves
-    to an internal address (DNS rebinding) still cannot reach our network.
-    """
-
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        public = [r for r in results if _is_public(r["host"])]
-        if not public:
-            raise OSError(f"{host} resolves only to non-public addresses")
-        return public
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 def check_webhook_url(url: str, *, allow_private: bool) -> None:
-    """Refuse what is never deliverable: other schemes, credentials, literal private IPs (aiohttp
-    does not call the resolver for a literal address)."""
+    """Refuse what is never deliverable: other schemes, no host, literal private addresses,
+    localhost. Names are checked again when they are resolved, at every connection."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -156,31 +122,23 @@ def check_webhook_url(url: str, *, allow_private: bool) -> None:
         if host.lower() == "localhost" or host.lower().endswith(".localhost"):
             raise DeliveryError("webhook host is loopback", permanent=True) from None
         return
-    if not _is_public(host):
+    if not is_public(host):
         raise DeliveryError("webhook address is not public", permanent=True)
 
 
-def make_http_session(config: WorkerConfig, *, allow_private: bool) -> aiohttp.ClientSession:
-    """One shared session per worker: keep-alive connections are most of webhook throughput."""
-    connector = aiohttp.TCPConnector(
-        limit=config.concurrency,
-        limit_per_host=config.concurrency,
-        ttl_dns_cache=60,
-        resolver=None if allow_private else PublicOnlyResolver(),
-    )
-    timeout = aiohttp.ClientTimeout(
-        total=config.http_timeout, sock_connect=config.connect_timeout
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        headers={"User-Agent": "marketplace-matcher-alerts/1"},
-        json_serialize=lambda v: orjson.dumps(v).decode(),
+def make_http_client(config: WorkerConfig, *, allow_private: bool) -> Http1Client:
+    """One client per worker: keep-alive connections are most of webhook throughput."""
+    return Http1Client(
+        allow_private=allow_private,
+        timeout=config.http_timeout,
+        connect_timeout=config.connect_timeout,
+        max_response_bytes=config.max_response_bytes,
+        max_idle_per_origin=config.concurrency,
     )
 
 
 async def send_webhook(
-    session: aiohttp.ClientSession,
+    client: Http1Client,
     alert: Mapping[str, Any],
     body: bytes,
     *,
@@ -199,18 +157,14 @@ async def send_webhook(
         "X-Marketplace-Event": "opportunity.matched",
     }
     try:
-        async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-            # Read a bounded amount so the connection can be reused; never the whole thing.
-            await resp.content.read(config.max_response_bytes)
-            if 200 <= resp.status < 300:
-                return
-            raise DeliveryError(f"HTTP {resp.status} from receiver")
-    except DeliveryError:
-        raise
-    except TimeoutError as exc:
-        raise DeliveryError("timed out") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        status = await client.post(url, body, headers)
+    except RefusedAddress as exc:
+        raise DeliveryError(str(exc), permanent=True) from exc
+    except HttpError as exc:
+        raise DeliveryError(str(exc)) from exc
+    if not 200 <= status < 300:
+        # 3xx included: redirects are never followed (they could point inside our network).
+        raise DeliveryError(f"HTTP {status} from receiver")
 
 
 # ---------------------------------------------------------------------------------------------

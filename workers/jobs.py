@@ -49,55 +49,129 @@ async def _load_brief(ctx: Ctx, brief_id: int) -> Brief | None:
     return briefs_repo.row_to_brief(row)
 
 
+FIRST_WAVE = 200  # a big fan-out alerts its best matches first, before scoring everyone
+WAVE_GROWTH = 10  # then ten times as many, and so on up to every match
+STORE_CHUNK = 1000  # matches (and their alerts) committed per transaction
+
+
+async def _alert_rows(
+    conn: Any, brief: Brief, matches: list[Any], rules: Any, max_alerts: int
+) -> list[tuple[int, str, float]]:
+    """(seller_id, channel, score) for the matched sellers who asked for this brief, best
+    first, at most max_alerts."""
+    threshold = float(_rule(rules, "alert_threshold", 0.0))
+    candidates = [m for m in matches if m.score >= threshold]
+    prefs = await prefs_repo.get_many(conn, [m.seller_id for m in candidates])
+    rows: list[tuple[int, str, float]] = []
+    for m in candidates:
+        p = prefs.get(m.seller_id)
+        if p is not None and filters.allows(p, brief, m.score):
+            channel = filters.channel_for(p)
+            assert channel is not None
+            rows.append((m.seller_id, channel, float(m.score)))
+            if len(rows) >= max_alerts:
+                break
+    return rows
+
+
+def _waves(top_k: int, indexed: int) -> list[int]:
+    waves = []
+    k = FIRST_WAVE
+    while k < top_k and k < indexed:
+        waves.append(k)
+        k *= WAVE_GROWTH
+    return [*waves, top_k]
+
+
 async def match_brief(ctx: Ctx, outbox_id: int, brief_id: int) -> dict[str, Any]:
-    """Score a published brief; store its shortlist and its alerts; then start delivery."""
+    """Score a published brief; store its shortlist and its alerts; then start delivery.
+
+    A brief that may alert many sellers is stored in waves: the best 200 matches and their
+    alerts first (delivery starts at once), then ten times as many, up to every match, so
+    the first alert does not wait for ten thousand sellers to be scored, explained and
+    stored. Every wave is idempotent (alerts are unique per brief and seller) and the outbox
+    row is marked done with the last one, so a re-run after a crash changes nothing.
+    """
     started = time.perf_counter()
-    pool = ctx["pool"]
     brief = await _load_brief(ctx, brief_id)
     if brief is None:
-        async with pool.acquire() as conn:
+        async with ctx["pool"].acquire() as conn:
             await outbox_repo.mark_done(conn, outbox_id)
         log.info("brief gone or not published; nothing to match", extra={"brief_id": brief_id})
         return {"brief_id": brief_id, "skipped": True}
 
     live = ctx["live"]
-    max_alerts = int(_rule(live.rules, "max_alerts_per_brief", 100))
-    matches, rules, version = await live.match_versioned(
-        brief, max(SHORTLIST_SIZE, max_alerts)
-    )
-    threshold = float(_rule(rules, "alert_threshold", 0.0))
-    candidates = [m for m in matches if m.score >= threshold]
-
+    top_k = max(SHORTLIST_SIZE, int(_rule(live.rules, "max_alerts_per_brief", 100)))
+    waves = _waves(top_k, len(live))
+    stored_version: int | None = None
+    stored: set[int] = set()  # sellers whose match is stored
+    done = 0
+    rows: list[tuple[int, str, float]] = []
     new_alerts = 0
-    async with pool.acquire() as conn:
-        prefs = await prefs_repo.get_many(conn, [m.seller_id for m in candidates])
-        rows: list[tuple[int, str, float]] = []
-        for m in candidates:
-            p = prefs.get(m.seller_id)
-            if p is not None and filters.allows(p, brief, m.score):
-                channel = filters.channel_for(p)
-                assert channel is not None
-                rows.append((m.seller_id, channel, float(m.score)))
-                if len(rows) >= max_alerts:
-                    break
-        async with conn.transaction():
-            stored = await matches_repo.replace_shortlist(conn, brief_id, matches, version)
-            new_alerts = await alerts_repo.create_many(conn, brief_id, rows)
-            await outbox_repo.mark_done(conn, outbox_id)
-
-    instant = sum(1 for r in rows if r[1] != "digest")
-    if instant:
-        await kick_delivery(ctx, instant)
+    for i, k in enumerate(waves):
+        last = i == len(waves) - 1
+        matches, rules, version = await live.match_versioned(brief, k)
+        last = last or len(matches) < k  # fewer matches than asked: this is all of them
+        max_alerts = int(_rule(rules, "max_alerts_per_brief", 100))
+        async with ctx["pool"].acquire() as conn:
+            rows = await _alert_rows(conn, brief, matches, rules, max_alerts)
+        if version != stored_version:  # first wave, or the rules changed meanwhile
+            fresh, stored_version, replace = matches, version, True
+            stored = set()
+        else:
+            # Equal scores may come back in another order from a larger top_k: store the
+            # sellers not stored yet, and only fix the ranks of the others.
+            fresh = [m for m in matches if m.seller_id not in stored]
+            moved = [(m.seller_id, m.rank) for m in matches if m.seller_id in stored]
+            async with ctx["pool"].acquire() as conn:
+                await matches_repo.set_ranks(conn, brief_id, moved)
+            replace = False
+        # Stored in chunks, each with its own alerts, so delivery of the first chunk starts
+        # while the next ones are written.
+        for lo in range(0, len(fresh) + 1, STORE_CHUNK):
+            chunk = fresh[lo : lo + STORE_CHUNK]
+            final = last and lo + STORE_CHUNK >= len(fresh)
+            stored.update(m.seller_id for m in chunk)
+            sellers = {m.seller_id for m in chunk}
+            chunk_rows = [r for r in rows if r[0] in sellers]
+            async with ctx["pool"].acquire() as conn, conn.transaction():
+                if replace:
+                    await matches_repo.replace_shortlist(conn, brief_id, chunk, version)
+                    replace = False
+                else:
+                    await matches_repo.add_to_shortlist(conn, brief_id, chunk, version)
+                new = await alerts_repo.create_many(conn, brief_id, chunk_rows)
+                if final:
+                    await outbox_repo.mark_done(conn, outbox_id)
+            new_alerts += new
+            if new and ctx["config"].fanout != "per_alert":
+                await kick_delivery(ctx, new)
+            if final:
+                break
+        done = len(matches)
+        if last:
+            if ctx["config"].fanout == "per_alert" and any(r[1] != "digest" for r in rows):
+                await _enqueue_per_alert(ctx, brief_id)
+            break
     log.info(
-        "brief matched: %d shortlisted, %d alerts (%d new), rules v%d, %.0f ms",
-        stored,
+        "brief matched: %d shortlisted, %d alerts (%d new), rules v%s, %.0f ms",
+        done,
         len(rows),
         new_alerts,
-        version,
+        stored_version,
         (time.perf_counter() - started) * 1000,
         extra={"brief_id": brief_id},
     )
-    return {"brief_id": brief_id, "shortlisted": stored, "alerts": len(rows), "new": new_alerts}
+    return {"brief_id": brief_id, "shortlisted": done, "alerts": len(rows), "new": new_alerts}
+
+
+async def _enqueue_per_alert(ctx: Ctx, brief_id: int) -> None:
+    """The naive fan-out, for comparison only: one queue job per alert."""
+    async with ctx["pool"].acquire() as conn:
+        rows = await alerts_repo.list_for_brief(conn, brief_id, limit=1_000_000)
+    for row in rows:
+        if row["channel"] != "digest" and row["status"] == "pending":
+            await ctx["redis"].enqueue_job("deliver_alert", row["id"])
 
 
 async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = None) -> None:

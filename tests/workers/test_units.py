@@ -10,12 +10,12 @@ import pytest
 from models.types import Brief
 from workers.delivery import (
     DeliveryError,
-    PublicOnlyResolver,
     check_webhook_url,
     sign,
     verify_signature,
 )
 from workers.filters import allows, channel_for, retry_delay
+from workers.http1 import Http1Client, RefusedAddress
 from workers.unsubscribe import make_token, signing_key, verify_token
 
 BRIEF = Brief(
@@ -133,10 +133,11 @@ def test_private_allowed_when_configured() -> None:
     check_webhook_url("https://93.184.215.14/x", allow_private=False)
 
 
-async def test_resolver_drops_private_addresses() -> None:
-    resolver = PublicOnlyResolver()
+async def test_names_resolving_to_private_addresses_refused() -> None:
+    client = Http1Client(allow_private=False, timeout=2, connect_timeout=1, max_response_bytes=1000)
     try:
-        with pytest.raises(OSError):
-            await resolver.resolve("localhost", 80)
+        # A name (not a literal) that resolves to loopback: refused at connection time.
+        with pytest.raises(RefusedAddress):
+            await client.post("http://localhost:9/x", b"{}", {})
     finally:
-        await resolver.close()
+        await client.close()
