@@ -564,11 +564,13 @@ def skill_scores(index: SellerIndex, scorer: SkillScorer) -> tuple[np.ndarray, n
     entries = index.skill_entries(sids)
     if not len(entries):
         return _EMPTY_ROWS, _EMPTY_VALS
-    hit = np.searchsorted(sids, index.entry_sid.data[entries])
-    uniq, inv = np.unique(index.entry_row.data[entries], return_inverse=True)
-    best = np.zeros((len(uniq), sims.shape[1]))
-    np.maximum.at(best, inv, sims[hit])
-    return uniq.astype(np.int64), best @ scorer.crit_weights()
+    rows = index.entry_row.data[entries]
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    per_entry = sims[np.searchsorted(sids, index.entry_sid.data[entries[order]])]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    best = np.maximum.reduceat(per_entry, starts, axis=0)  # per row and criterion
+    return rows[starts].astype(np.int64), best @ scorer.crit_weights()
 
 
 def _pool(score: np.ndarray, k: int) -> np.ndarray:
