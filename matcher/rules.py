@@ -122,7 +122,7 @@ class Rules:
             "require_day_rate": {"type": "boolean"},
             "synonyms": {"type": "object", "additionalProperties": str_list},
             "skill_aliases": {"type": "object", "additionalProperties": {"type": "string"}},
-            "recency_days": {"type": "number", "exclusiveMinimum": 0},
+            "recency_days": {"type": "number", "minimum": 1, "maximum": 36500},
         }
         override = {
             "type": "object",
@@ -196,10 +196,8 @@ def _validate_field(key: str, value: Any, path: str) -> Any:
     if key in ("shortlist_threshold", "alert_threshold"):
         return _number(value, path, 0.0, 1.0)
     if key == "recency_days":
-        number = _number(value, path)
-        if number <= 0:
-            raise RulesError(path, "must be > 0")
-        return number
+        # Below a day the recency signal is a step function (and float32 overflows).
+        return _number(value, path, 1.0, 36500.0)
     if key == "max_alerts_per_brief":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise RulesError(path, "must be an integer >= 0")
