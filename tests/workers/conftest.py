@@ -53,12 +53,23 @@ class Sink:
     behaviour: Callable[[str, int], int | float] | None = None
     first_at: float | None = None
     port: int = 0
+    in_flight: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
+    async def idle(self) -> bool:
+        return self.in_flight == 0
+
     async def handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         key = request.headers.get("Idempotency-Key", "")
         self.hits[key] += 1
@@ -70,7 +81,16 @@ class Sink:
         if self.behaviour is not None:
             action = self.behaviour(key, self.hits[key])
         if isinstance(action, float):
-            await asyncio.sleep(action)
+            try:
+                await asyncio.sleep(action)
+            except asyncio.CancelledError:  # the sender gave up and closed the connection
+                self.timed_out[key] += 1
+                raise
+            if request.transport is None or request.transport.is_closing():
+                # The sender gave up (timeout): our answer never reaches it, so it retries with
+                # the same key, and a receiver that dedupes by key does the work once.
+                self.timed_out[key] += 1
+                return web.Response(status=499)
             action = 200
             if request.transport is None or request.transport.is_closing():
                 # The sender gave up (timeout): our answer never reaches it, so it retries with

@@ -3,6 +3,7 @@ server that a test may stop and start again on the same port."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -37,12 +38,18 @@ class WorkerProcess:
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.proc.wait(10)  # SIGKILL: immediate
 
-    def terminate(self, timeout: float = 30.0) -> int:
+    async def terminate(self, within: float = 30.0) -> int:
+        """SIGTERM and wait without blocking the loop (the test's receivers run on it)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        deadline = time.monotonic() + within
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the worker did not stop")
+            await asyncio.sleep(0.05)
+        return self.proc.returncode
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
