@@ -51,6 +51,14 @@ async def run_worker(
                 if signalled.is_set():
                     log.info("worker stopped by signal")
                     return
+                # Cancelled by our host process (`marketplace up`): the same grace as SIGTERM,
+                # then whatever is still running is cancelled and hands its alerts back.
+                ctx["stopping"] = True
+                worker.allow_pick_jobs = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(_jobs_done(worker)), config.shutdown_grace_seconds
+                    )
                 raise
             except (RedisError, OSError) as exc:
                 log.warning("queue connection lost (%s); restarting in %.0fs", exc, backoff)
@@ -61,6 +69,12 @@ async def run_worker(
             backoff = min(backoff * 2, 10.0)
     finally:
         await close_resources(ctx)
+
+
+async def _jobs_done(worker: Worker) -> None:
+    pending = [t for t in worker.tasks.values() if not t.done()]
+    if pending:
+        await asyncio.wait(pending)
 
 
 def main() -> None:  # pragma: no cover - `python -m workers.main` for tests and debugging

@@ -60,6 +60,7 @@ async def test_publish_to_delivery(clean_db, pool: asyncpg.Pool, sink: Sink, smt
             async with pool.acquire() as conn:
                 counts = await alerts_repo.counts_by_status(conn, brief_id)
             return counts.get("sent", 0) == 2
+
         await wait_for(delivered)
 
     async with pool.acquire() as conn:
@@ -115,12 +116,14 @@ async def test_rerun_never_duplicates(clean_db, pool: asyncpg.Pool, sink: Sink) 
             async def sent() -> bool:
                 async with pool.acquire() as conn:
                     return (await alerts_repo.counts_by_status(conn, brief_id)).get("sent") == 1
+
             await wait_for(sent)
             job = await redis.enqueue_job("match_brief", outbox_id, brief_id)
             assert job is not None
 
             async def finished() -> bool:  # no result is kept: a finished job is not found
                 return await job.status() == JobStatus.not_found
+
             await wait_for(finished)
             await asyncio.sleep(0.3)  # any delivery it started has had time to run
         finally:
@@ -140,6 +143,7 @@ async def test_relay_enqueues_what_the_queue_lost(clean_db, pool: asyncpg.Pool, 
 
         async def delivered() -> bool:
             return sum(sink.delivered.values()) == 1
+
         await wait_for(delivered, within=20)
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
@@ -166,6 +170,7 @@ async def test_retry_with_backoff(clean_db, pool: asyncpg.Pool, sink: Sink) -> N
 
         async def delivered() -> bool:
             return sum(sink.delivered.values()) == 1
+
         await wait_for(delivered, within=20)
         await wait_for(lambda: _status_is(pool, seller, "sent"), within=5)
         async with pool.acquire() as conn:
@@ -203,3 +208,25 @@ async def test_failed_after_last_try_and_redrive(clean_db, pool: asyncpg.Pool, s
             assert not await alerts_repo.redrive(conn, failed[0]["id"])  # not failed any more
         await wait_for(lambda: _status_is(pool, seller, "sent"), within=20)
     assert sum(sink.delivered.values()) == 1
+
+
+async def test_cancelled_worker_finishes_in_flight(
+    clean_db, pool: asyncpg.Pool, sink: Sink
+) -> None:
+    """Cancelled by its host process (`marketplace up` stopping): in-flight deliveries finish
+    within the grace period instead of being cut off."""
+    sink.behaviour = lambda key, n: 0.5
+    async with pool.acquire() as conn:
+        seller = await make_seller(
+            conn, "Hook Ltd", {"frequency": "instant", "webhook_url": sink.url}
+        )
+        await publish_brief(conn)
+    async with running_worker(settings_for(clean_db, None)):
+        await wait_for(lambda: _hit(sink), within=20, every=0.02)
+    # Leaving the block cancelled the worker while the receiver was still answering.
+    assert await _status_is(pool, seller, "sent")
+    assert sum(sink.delivered.values()) == 1
+
+
+async def _hit(sink: Sink) -> bool:
+    return sum(sink.hits.values()) >= 1
