@@ -1,6 +1,7 @@
 """Alert fan-out benchmark: one brief matching N sellers (default 10,000), webhooks to a local sink.
 
     python -m bench.fanout [--sellers 10000] [--json] [--skip-naive]
+    (BENCH_TIMELINE=1 prints deliveries per half second; BENCH_PROFILE_DIR=dir profiles the worker)
 
 One run, fresh embedded PostgreSQL and Valkey in a temporary folder, one worker process
 (`python -m workers.main`), a local aiohttp sink in this process counting deliveries per
@@ -54,7 +55,7 @@ class Sink:
 
     def reset(self, expected: int) -> None:
         self.keys.clear()
-        self.times: list[float] = []
+        self.times = []
         self.bad = 0
         self.first_at = self.last_at = None
         self.expected = expected

@@ -18,6 +18,7 @@ from marketplace.settings import Settings
 from matcher import Rules
 from models import accounts as accounts_repo
 from models import alerts as alerts_repo
+from models import matches as matches_repo
 from models import rules as rules_repo
 from tests.workers.conftest import (
     Sink,
@@ -105,6 +106,10 @@ async def test_kill_9_mid_fan_out(clean_db, pool: asyncpg.Pool, sink: Sink) -> N
         second.cleanup()
     expected = await _alert_ids(pool, brief_id)
     assert len(expected) == 1000
+    async with pool.acquire() as conn:
+        shortlist = await matches_repo.list_for_brief(conn, brief_id, limit=5000)
+    # Stored in waves (200, then all), with many equal scores: every match once, ranks 1..N.
+    assert sorted(m["rank"] for m in shortlist) == list(range(1, 1001))
     assert set(sink.delivered) == expected, out
     assert not sink.bad_signatures
     twice = [k for k, n in sink.delivered.items() if n > 1]
