@@ -12,6 +12,7 @@ Ties keep candidate order (seller id), so results are deterministic.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,8 @@ def _bar(items: Sequence[Query], desc: str, progress: bool) -> tqdm:
 def bm25_ranks(sellers: list[Seller], queries: Sequence[Query], *, progress: bool = False) -> Ranks:
     import bm25s
 
+    # bm25s sets its own logger to DEBUG on import; its progress lines are noise here.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     if not sellers:
         return [None for _ in queries]
     corpus = bm25s.tokenize(
