@@ -79,12 +79,16 @@ async def _queue(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _live_index(app: web.Application) -> AsyncIterator[None]:
-    from workers.live_index import LiveMatcher
+    from workers.live_index import LiveMatcher, default_snapshot_path
 
     settings = app[SETTINGS]
     assert settings.database_url is not None
-    live = LiveMatcher(app[POOL], settings.database_url)
-    await live.start()
+    live = LiveMatcher(
+        app[POOL], settings.database_url, snapshot_path=default_snapshot_path(settings.data_dir)
+    )
+    # The index loads in the background (snapshot, or a fit in a thread): the server answers
+    # at once, /health/ready says 503 until the index is loaded, and matching waits for it.
+    await live.start(wait=False)
     app[LIVE] = live
     try:
         yield

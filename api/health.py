@@ -36,7 +36,10 @@ def _index(app: web.Application) -> dict[str, Any]:
     live = app.get(LIVE)
     if live is None:
         return {"ok": False, "error": "not started"}
-    return {"ok": True, "sellers": len(live), "rules_version": live.rules_version}
+    if not getattr(live, "ready", True):
+        return {"ok": False, "error": "the matcher index is loading"}
+    return {"ok": True, "sellers": len(live), "rules_version": live.rules_version,
+            "source": getattr(live, "source", "")}
 
 
 def _answer(checks: dict[str, dict[str, Any]]) -> web.Response:

@@ -31,7 +31,7 @@ def stopping(ctx: Ctx) -> bool:
 
 async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> None:
     from workers.jobs import ClaimBudget, Outcomes
-    from workers.live_index import LiveMatcher
+    from workers.live_index import LiveMatcher, default_snapshot_path
 
     assert settings.database_url, "the worker needs a database URL"
     pool = await create_pool(settings.database_url, min_size=2, max_size=10)
@@ -40,6 +40,7 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         settings.database_url,
         refit_seconds=config.refit_seconds,
         refit_after_changes=config.refit_after_changes,
+        snapshot_path=default_snapshot_path(settings.data_dir),
     )
     try:
         await live.start()
