@@ -7,6 +7,8 @@ its resource module; the same list builds the router and the OpenAPI document.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -34,6 +36,7 @@ from marketplace.settings import Settings
 from models.db import create_pool
 
 log = logging.getLogger(__name__)
+_INDEX_WAIT = 5.0  # seconds start-up waits for the matcher index before serving without it
 MAX_BODY = 1024 * 1024  # 1 MiB: far above any honest brief or profile, small enough to be cheap
 
 
@@ -86,9 +89,13 @@ async def _live_index(app: web.Application) -> AsyncIterator[None]:
     live = LiveMatcher(
         app[POOL], settings.database_url, snapshot_path=default_snapshot_path(settings.data_dir)
     )
-    # The index loads in the background (snapshot, or a fit in a thread): the server answers
-    # at once, /health/ready says 503 until the index is loaded, and matching waits for it.
+    # The index loads in the background (snapshot, or a fit in a thread). A quick load (from a
+    # snapshot, a small database) completes before the server listens; a long fit does not
+    # hold it: the server answers, /health/ready says 503 until the index is loaded, and
+    # matching waits for it.
     await live.start(wait=False)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(live.wait_ready(), _INDEX_WAIT)
     app[LIVE] = live
     try:
         yield

@@ -29,13 +29,14 @@ from api.validation import (
     Text,
 )
 from marketplace.logs import request_id
-from models import audit, briefs, matches, outbox, sellers
+from models import audit, briefs, matches, outbox
 from models.briefs import brief_json, row_to_brief
 from models.types import CATEGORIES, Brief
 
 log = logging.getLogger(__name__)
 BUYERS = frozenset({"admin", "buyer"})
 _ENQUEUE_TIMEOUT = 3.0
+PREVIEW_LIMIT = 20
 DraftCategory = Literal[(*CATEGORIES, "")]  # type: ignore[valid-type]
 Status = Literal["draft", "published", "closed", "awarded", "cancelled", "unsuccessful"]
 
@@ -131,6 +132,11 @@ class ShortlistQuery(Query):
     offset: int = Field(0, ge=0, le=10_000)
 
 
+class PreviewQuery(ShortlistQuery):
+    # A preview page shows the top of the list; scoring and explaining 20 is cheaper than 50.
+    limit: int = Field(PREVIEW_LIMIT, ge=1, le=200)
+
+
 def publish_problems(brief: Brief) -> list[dict[str, str]]:
     """Strict validation at publishing: what a seller needs to judge the brief."""
     problems = []
@@ -155,13 +161,15 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
     live = ctx.app[LIVE]
     start = time.perf_counter()
     # Scored in a thread under the live index's lock: the loop keeps serving, and no
-    # incremental index change runs at the same time.
+    # incremental index change runs at the same time. The live index remembers previews per
+    # index generation and shares identical ones in flight (LiveMatcher.preview).
     # Shielded: when the request's deadline cancels it, the scoring task still finishes under
     # the lock; otherwise the lock would be released while the thread is still reading the
     # index, and an incremental update could run at the same time.
-    found = (await asyncio.shield(live.match(brief, top_k=offset + limit)))[offset:]
+    score = getattr(live, "preview", None) or live.match
+    found = (await asyncio.shield(score(brief, offset + limit)))[offset:]
     ctx.app[METRICS].match_latency.labels("preview").observe(time.perf_counter() - start)
-    names = {s.id: s.name for s in await sellers.load_many(ctx.conn, [m.seller_id for m in found])}
+    names = await _seller_names(ctx.conn, [m.seller_id for m in found])
     items = [
         {
             "seller_id": m.seller_id,
@@ -174,6 +182,14 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
         if m.seller_id in names  # deleted a moment ago: the index catches up within a second
     ]
     return {"items": items, "source": "preview", "rules_version": live.rules_version}
+
+
+async def _seller_names(conn: Any, ids: list[int]) -> dict[int, str]:
+    """Names only: loading whole sellers (case studies as JSON) cost more than the scoring."""
+    if not ids:
+        return {}
+    rows = await conn.fetch("SELECT id, name FROM sellers WHERE id = ANY($1::bigint[])", ids)
+    return {int(r["id"]): r["name"] for r in rows}
 
 
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
@@ -305,7 +321,7 @@ async def get_shortlist(ctx: Ctx) -> web.StreamResponse:
 
 
 async def preview_shortlist(ctx: Ctx) -> web.StreamResponse:
-    q = ctx.query(ShortlistQuery)
+    q = ctx.query(PreviewQuery)
     body = await ctx.body(BriefPreviewIn)
     fields = body.model_dump()
     fields["organisation"] = fields["organisation"] or ctx.user.organisation
@@ -351,7 +367,7 @@ ROUTES = [
     ),
     Operation(
         "POST", "/api/v1/briefs/preview", preview_shortlist, "Preview a shortlist", "briefs",
-        roles=BUYERS, body=BriefPreviewIn, query=ShortlistQuery, response=Shortlist,
+        roles=BUYERS, body=BriefPreviewIn, query=PreviewQuery, response=Shortlist,
         transaction=False,
         description="Scores an unsaved draft with the live index; nothing is stored.",
     ),

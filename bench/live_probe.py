@@ -2,7 +2,7 @@
 from PostgreSQL, says when it is ready to match, then watches for edits.
 
 Protocol (one line each, on stdin/stdout):
-  -> "ready <n_sellers> <seconds since main() began>"   when it can match
+  -> "ready <n_sellers> <seconds since main() began> <snapshot|fit>"   when it can match
   <- "watch <seller_id> <brief_id>" -> "absent" | "present"; after "absent" it matches the brief
      every few ms and answers "seen" once the seller is in the top 50 (or "timeout" after 10 s)
   <- "quit"
@@ -36,7 +36,7 @@ async def _read_line() -> str:
     return await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
-async def main(dsn: str, mode: str) -> None:
+async def main(dsn: str, mode: str, snapshot: str | None = None) -> None:
     began = time.perf_counter()
     from matcher import Matcher
     from models.db import connect, create_pool
@@ -48,7 +48,7 @@ async def main(dsn: str, mode: str) -> None:
         from workers.live_index import LiveMatcher
 
         pool = await create_pool(dsn, min_size=1, max_size=2)
-        live = LiveMatcher(pool, dsn)
+        live = LiveMatcher(pool, dsn, snapshot_path=snapshot)
         await live.start()
 
         def current() -> Matcher:
@@ -65,7 +65,8 @@ async def main(dsn: str, mode: str) -> None:
         def current() -> Matcher:
             return fitted
 
-    _say(f"ready {len(current())} {time.perf_counter() - began:.3f}")
+    source = getattr(live, "source", "") or "fit"
+    _say(f"ready {len(current())} {time.perf_counter() - began:.3f} {source}")
     try:
         while True:
             line = (await _read_line()).strip()
@@ -104,8 +105,9 @@ def run() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--mode", choices=("live", "plain"), default="live")
+    parser.add_argument("--snapshot", help="index snapshot file (LiveMatcher snapshot_path)")
     args = parser.parse_args()
-    asyncio.run(main(args.dsn, args.mode))
+    asyncio.run(main(args.dsn, args.mode, args.snapshot))
 
 
 if __name__ == "__main__":

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import numpy as np
+import orjson
 
 from matcher import Matcher, Rules
 from matcher import snapshot as snapshots
@@ -40,6 +43,7 @@ from models.types import Brief, Seller
 log = logging.getLogger("workers.live_index")
 
 CHANNELS = ("seller_changed", "rules_changed")
+PREVIEW_CACHE = 512  # previews remembered per index generation (a buyer re-sends as it types)
 
 
 async def load_rules(conn: asyncpg.Connection) -> tuple[int, Rules]:
@@ -125,6 +129,9 @@ class LiveMatcher:
         self.generation = 0  # bumped on every index or rules change (callers' caches key on it)
         self._snapshot_task: asyncio.Task[None] | None = None
         self._startup: asyncio.Task[None] | None = None
+        self._previews: OrderedDict[tuple[Any, ...], tuple[int, list[Any]]] = OrderedDict()
+        self._inflight: dict[tuple[Any, ...], asyncio.Task[tuple[int, list[Any]]]] = {}
+        self.preview_hits = 0
         self._matcher: Matcher = Matcher(Rules())
         self._rules_version = 0
         self._ids: set[int] = set()
@@ -176,6 +183,45 @@ class LiveMatcher:
         async with self._lock:
             matcher = self._matcher
             return await asyncio.to_thread(matcher.match, brief, top_k)
+
+    async def _match_generation(self, brief: Brief, top_k: int) -> tuple[int, list[Any]]:
+        await self._ready.wait()
+        async with self._lock:
+            matcher, generation = self._matcher, self.generation
+            return generation, await asyncio.to_thread(matcher.match, brief, top_k)
+
+    async def preview(self, brief: Brief, top_k: int) -> list[Any]:
+        """`match` for drafts, remembered per index generation and shared by identical
+        requests in flight: a buyer's preview re-sends the same draft as it types, and every
+        change to the index or the rules starts a new generation (nothing stale is served).
+        The returned matches are shared: read them, never change them.
+
+        A draft without a publishing date is scored as of now (recency), so entries also
+        expire with the minute. Runs as its own task: a caller cancelled by its deadline
+        leaves the scoring (and the index lock) to finish.
+        """
+        when = int(time.time() // 60) if brief.published_at is None else 0
+        key = (orjson.dumps(dataclasses.asdict(brief), default=str), top_k, when)
+        cached = self._previews.get(key)
+        if cached is not None and cached[0] == self.generation:
+            self._previews.move_to_end(key)
+            self.preview_hits += 1
+            return cached[1]
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._match_generation(brief, top_k))
+            self._inflight[key] = task
+
+            def done(t: asyncio.Task[tuple[int, list[Any]]]) -> None:
+                self._inflight.pop(key, None)
+                if not t.cancelled() and t.exception() is None:
+                    self._previews[key] = t.result()
+                    self._previews.move_to_end(key)
+                    while len(self._previews) > PREVIEW_CACHE:
+                        self._previews.popitem(last=False)
+
+            task.add_done_callback(done)
+        return (await asyncio.shield(task))[1]
 
     async def match_versioned(self, brief: Brief, top_k: int) -> tuple[list[Any], Rules, int]:
         """Matches with the rules and rules version that produced them, read together."""

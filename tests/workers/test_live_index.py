@@ -3,6 +3,7 @@ a dropped LISTEN connection (reconnect + full reload)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
@@ -139,5 +140,33 @@ async def test_background_refit_keeps_changes(clean_db, pool: asyncpg.Pool) -> N
 
         await wait_for(refitted, within=5.0)
         assert len(live) == 36
+    finally:
+        await live.stop()
+
+
+async def test_preview_is_remembered_per_generation(clean_db, pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        k8s = await make_seller(
+            conn, "Cluster Ltd", None, summary="Kubernetes platform engineering",
+            skills=["kubernetes"],
+        )
+    live = LiveMatcher(pool, clean_db.database_url)
+    await live.start()
+    try:
+        first = await live.preview(BRIEF, 20)
+        assert [m.seller_id for m in first] == [k8s]
+        assert await live.preview(BRIEF, 20) is first and live.preview_hits == 1
+        # Identical previews in flight share one scoring.
+        together = await asyncio.gather(*(live.preview(BRIEF, 10) for _ in range(5)))
+        assert all(t is together[0] for t in together)
+        generation = live.generation
+        async with pool.acquire() as conn:
+            await sellers_repo.delete(conn, k8s)
+
+        async def changed() -> bool:
+            return live.generation > generation
+
+        await wait_for(changed, within=1.0, every=0.02)
+        assert await live.preview(BRIEF, 20) == []  # a new generation: scored again
     finally:
         await live.stop()
