@@ -262,21 +262,28 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
         ctx.conn, actor_id=ctx.user.id, action="brief.published", entity="brief",
         entity_id=brief_id, data={"request_id": rid} if rid else None,
     )
-    outbox_id = await outbox.add(ctx.conn, "match_brief", [brief_id])
+    # The request id rides along as the job's optional last argument (match_brief logs it and
+    # stores it on the brief's alerts, so their deliveries log it too).
+    args: list[Any] = [brief_id, rid] if rid else [brief_id]
+    outbox_id = await outbox.add(ctx.conn, "match_brief", args)
     log.info("brief published (outbox %s)", outbox_id, extra={"brief_id": brief_id})
-    ctx.after_commit.append(lambda: _enqueue(ctx.app, outbox_id, brief_id))
+    ctx.after_commit.append(lambda: _enqueue(ctx.app, outbox_id, args))
     data = brief_json(published)
     data["outbox_id"] = outbox_id
     return json_response(data, 201)
 
 
-async def _enqueue(app: web.Application, outbox_id: int, brief_id: int) -> None:
+async def _enqueue(app: web.Application, outbox_id: int, args: list[Any] | int) -> None:
+    """Enqueue match_brief(outbox_id, *args); `args` as stored in the outbox row (a bare brief
+    id is [brief_id], as the web pages' publish passes it)."""
     from workers.enqueue import enqueue_outbox
 
+    args = [args] if isinstance(args, int) else args
+    brief_id = args[0]
     ok = False
     try:
         ok = await asyncio.wait_for(
-            enqueue_outbox(app[QUEUE].redis, app[POOL], outbox_id, "match_brief", [brief_id]),
+            enqueue_outbox(app[QUEUE].redis, app[POOL], outbox_id, "match_brief", args),
             _ENQUEUE_TIMEOUT,
         )
     except Exception as exc:  # a hung or broken queue: the relay cron enqueues it later

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import os
 import signal
@@ -99,9 +100,12 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: Any, limit
 
 
 async def load(
-    base: str, token: str, briefs: list[Brief], clients: int, duration: float, warmup: float
+    base: str, token: str, briefs: list[Brief], clients: int, duration: float, warmup: float,
+    unique: bool = False,
 ) -> dict[str, Any]:
-    bodies = [orjson.dumps(draft_body(b)) for b in briefs]
+    drafts = [draft_body(b) for b in briefs]
+    seq = itertools.count()
+    bodies = [orjson.dumps(d) for d in drafts]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -113,6 +117,9 @@ async def load(
             k = i
             while time.perf_counter() < until:
                 body = bodies[k % len(bodies)]
+                if unique:  # a draft never sent before (as a buyer types): no cached preview
+                    draft = drafts[k % len(drafts)]
+                    body = orjson.dumps({**draft, "summary": f"{draft['summary']} v{next(seq)}"})
                 k += clients
                 t = time.perf_counter()
                 try:
@@ -156,6 +163,8 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
         "MARKETPLACE_REDIS_URL": redis_url,
         "MARKETPLACE_HOST": HOST,
         "MARKETPLACE_PORT": str(port),
+        # One buyer token drives every client: the per-token rate limit would measure itself.
+        "MARKETPLACE_RATE_LIMIT": os.environ.get("MARKETPLACE_RATE_LIMIT", "off"),
     }
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
@@ -168,8 +177,10 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
         ready_s = time.perf_counter() - started
         print(f"[preview] server ready in {ready_s:.1f} s; {args.clients} clients for"
               f" {args.duration:.0f} s", file=sys.stderr)
-        result = await load(base, token, load_briefs(), args.clients, args.duration, args.warmup)
-        result.update(sellers=args.sellers, clients=args.clients, server_ready_s=round(ready_s, 2))
+        result = await load(base, token, load_briefs(), args.clients, args.duration, args.warmup,
+                            args.unique)
+        result.update(sellers=args.sellers, clients=args.clients, server_ready_s=round(ready_s, 2),
+                      unique=args.unique)
         return result
     finally:
         if proc.returncode is None:
@@ -184,7 +195,9 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
 def render(r: dict[str, Any]) -> str:
     return "\n".join([
         f"draft preview POST {PREVIEW} · {r['sellers']:,} sellers · {r['clients']} clients"
-        f" · {r['seconds']} s · loopback",
+        f" · {r['seconds']} s · loopback"
+        + (" · every draft unique (no cached previews)" if r.get("unique") else
+           " · the 89 briefs in turn"),
         f"{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'errors':>8}"
         f"{'ready s':>9}",
         f"{r['requests_per_s']:>12}{r['p50_ms']:>10}{r['p99_ms']:>10}{r['requests']:>10}"
@@ -202,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--ready-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--unique", action="store_true",
+                        help="make every draft unique (measures scoring, not the preview cache)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ import asyncpg
 
 # What a sender needs about one claimed alert, fetched in the same statement as the claim.
 _DELIVERY_SELECT = (
-    " SELECT c.id, c.brief_id, c.seller_id, c.channel, c.score, c.attempts,"
+    " SELECT c.id, c.brief_id, c.seller_id, c.channel, c.score, c.attempts, c.request_id,"
     " b.title, b.summary, b.organisation, b.category, b.role, b.location, b.budget,"
     " b.max_day_rate, b.closes_at, b.published_at,"
     " s.name AS seller_name, p.email, p.webhook_url, p.webhook_secret,"
@@ -37,20 +37,23 @@ async def create_many(
     conn: asyncpg.Connection,
     brief_id: int,
     rows: Sequence[tuple[int, str, float]],
+    *,
+    request_id: str | None = None,
 ) -> int:
     """Insert (seller_id, channel, score) alerts; a re-run never duplicates (one per brief and
-    seller). Returns how many were new."""
+    seller). Returns how many were new. `request_id`: the publishing request (for logs)."""
     if not rows:
         return 0
     status = await conn.execute(
-        "INSERT INTO alerts (brief_id, seller_id, channel, score)"
-        " SELECT $1, u.seller_id, u.channel, u.score"
+        "INSERT INTO alerts (brief_id, seller_id, channel, score, request_id)"
+        " SELECT $1, u.seller_id, u.channel, u.score, $5"
         " FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS u(seller_id, channel, score)"
         " ON CONFLICT (brief_id, seller_id) DO NOTHING",
         brief_id,
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
+        request_id,
     )
     return int(status.split()[-1])
 

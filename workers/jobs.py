@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from marketplace import logs
 from models import alerts as alerts_repo
 from models import matches as matches_repo
 from models import outbox as outbox_repo
@@ -83,7 +84,9 @@ def _waves(top_k: int, indexed: int) -> list[int]:
     return [*waves, top_k]
 
 
-async def match_brief(ctx: Ctx, outbox_id: int, brief_id: int) -> dict[str, Any]:
+async def match_brief(
+    ctx: Ctx, outbox_id: int, brief_id: int, request_id: str | None = None
+) -> dict[str, Any]:
     """Score a published brief; store its shortlist and its alerts; then start delivery.
 
     A brief that may alert many sellers is stored in waves: the best 200 matches and their
@@ -91,7 +94,12 @@ async def match_brief(ctx: Ctx, outbox_id: int, brief_id: int) -> dict[str, Any]
     the first alert does not wait for ten thousand sellers to be scored, explained and
     stored. Every wave is idempotent (alerts are unique per brief and seller) and the outbox
     row is marked done with the last one, so a re-run after a crash changes nothing.
+
+    `request_id`: the publishing request's id (outbox rows written before it was passed have
+    none); every log line of this job carries it, and so do the alerts' delivery logs.
     """
+    if request_id:
+        logs.request_id.set(str(request_id))  # this job's own task: its context only
     started = time.perf_counter()
     brief = await _load_brief(ctx, brief_id)
     if brief is None:
@@ -140,7 +148,9 @@ async def match_brief(ctx: Ctx, outbox_id: int, brief_id: int) -> dict[str, Any]
                     replace = False
                 else:
                     await matches_repo.add_to_shortlist(conn, brief_id, chunk, version)
-                new = await alerts_repo.create_many(conn, brief_id, chunk_rows)
+                new = await alerts_repo.create_many(
+                    conn, brief_id, chunk_rows, request_id=request_id
+                )
                 if final:
                     await outbox_repo.mark_done(conn, outbox_id)
             new_alerts += new
@@ -326,9 +336,11 @@ async def send_batch(
                 try:
                     await _send_one(ctx, alert)
                 except DeliveryError as exc:
+                    failed.add(alert["id"])
                     outcomes.fail(alert, exc)
                 except Exception as exc:  # a bug must not leave the alert locked
-                    log.exception("sending alert failed", extra={"alert_id": alert["id"]})
+                    log.exception("sending alert failed", extra=_alert_extra(alert))
+                    failed.add(alert["id"])
                     outcomes.fail(alert, DeliveryError(f"{type(exc).__name__}: {exc}"))
                 else:
                     outcomes.ok(alert["id"])
@@ -337,9 +349,11 @@ async def send_batch(
             if budget is not None:
                 await asyncio.shield(budget.release(1))
 
+    failed: set[int] = set()
     tasks = [asyncio.create_task(one(a)) for a in batch]
     try:
         await asyncio.gather(*tasks)
+        _log_batch(batch, failed)
     except asyncio.CancelledError:
         for t in tasks:
             t.cancel()
@@ -352,6 +366,23 @@ async def send_batch(
             )
         log.info("shutdown: handed back %d alerts", len(unfinished))
         raise
+
+
+def _alert_extra(alert: Mapping[str, Any]) -> dict[str, Any]:
+    return {"alert_id": alert["id"], "brief_id": alert.get("brief_id"),
+            "request_id": alert.get("request_id")}
+
+
+def _log_batch(batch: list[dict[str, Any]], failed: set[int]) -> None:
+    """One line per brief in the batch (not per alert: thousands a second), carrying the
+    publishing request's id so a brief can be followed from publish to delivery."""
+    per_brief: dict[tuple[Any, Any], list[int]] = {}
+    for alert in batch:
+        counts = per_brief.setdefault((alert.get("brief_id"), alert.get("request_id")), [0, 0])
+        counts[alert["id"] in failed] += 1
+    for (brief_id, rid), (sent, not_sent) in per_brief.items():
+        log.info("alerts delivered: %d sent, %d not (retried later or failed)", sent, not_sent,
+                 extra={"brief_id": brief_id, "request_id": rid})
 
 
 async def deliver_alerts(ctx: Ctx) -> dict[str, int]:

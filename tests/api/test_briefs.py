@@ -131,8 +131,9 @@ async def test_publish_answers_201_when_the_queue_is_down(
         assert (await client.get("/health/ready")).status == 200
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT job, args, enqueued_at, done_at FROM outbox")
-    # Committed but not enqueued: the relay cron will enqueue it when the queue is back.
-    assert row["job"] == "match_brief" and row["args"] == [brief_id]
+    # Committed but not enqueued: the relay cron will enqueue it when the queue is back. The
+    # publishing request's id rides along (match and delivery logs carry it).
+    assert row["job"] == "match_brief" and row["args"] == [brief_id, r.headers["X-Request-Id"]]
     assert row["enqueued_at"] is None
 
 
