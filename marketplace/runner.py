@@ -438,6 +438,7 @@ def _banner(settings: Settings, port: int, source: str, demo: dict[str, Any]) ->
         "",
         "=" * 72,
         f"marketplace matcher is up: {url}",
+        f"  web pages  {url}/   (sign in with one of the tokens below)",
         f"  API        {api}   (OpenAPI: {api}/openapi.json, health: {url}/health)",
         f"  admin token   {admin}   ({source})",
         f"  demo buyer    {buyer}",
