@@ -94,38 +94,42 @@ def explain_all(index: SellerIndex, q: Query, rows: np.ndarray, signals: np.ndar
     if rules.require_day_rate and brief.max_day_rate:
         filters["day_rate"] = True
     cols = [SIGNALS.index(s) for s in _ORDER]
-    w = [weights.get(s, 0.0) for s in _ORDER]
+    w = np.asarray([weights.get(s, 0.0) for s in _ORDER], np.float64)
+    # Whole-matrix numpy work instead of per-value Python calls: explanations are the largest
+    # per-match cost after scoring (top_k rows x ~20 rounded values each).
+    values = np.asarray(signals[:, cols], np.float64)
+    contrib = values * w
+    sig_rows = np.round(values, 4).tolist()
+    con_rows = np.round(contrib, 4).tolist()
+    # Best contribution first; ties keep _ORDER (what a stable sort by -value gives).
+    order_rows = np.argsort(-contrib, axis=1, kind="stable").tolist()
+    boost_cols = [_ORDER.index(name) for name in _BOOSTS]
+    text_col = _ORDER.index("text")
     out: list[dict[str, Any]] = []
-    for row, values, terms in zip(rows.tolist(), signals[:, cols].tolist(), top_terms,
-                                  strict=True):
-        sig = dict(zip(_ORDER, values, strict=True))
-        contributions = dict(zip(_ORDER, [a * b for a, b in zip(w, values, strict=True)],
-                                 strict=True))
-        boosts = {}
-        for name in _BOOSTS:
-            value = round(contributions[name], 4)
-            if value > 0:
-                boosts[name] = value
+    for row, sig_r, con_r, order, terms in zip(rows.tolist(), sig_rows, con_rows, order_rows,
+                                               top_terms, strict=True):
+        boosts = {_ORDER[c]: con_r[c] for c in boost_cols if con_r[c] > 0}
         skills = scorer.explain(index.row_skills(row)) if scorer is not None else []
         out.append({
-            "summary": _sentence(index, q, row, sig, contributions, terms, skills),
-            "text": {"score": round(sig["text"], 4),
+            "summary": _sentence(index, q, row, [(_ORDER[c], con_r[c]) for c in order],
+                                 terms, skills),
+            "text": {"score": sig_r[text_col],
                      "top_terms": [{"term": t, "weight": round(x, 4)} for t, x in terms]},
             "skills": skills,
             "filters": dict(filters),
             "boosts": boosts,
-            "signals": {name: round(value, 4) for name, value in sig.items()},
+            "signals": dict(zip(_ORDER, sig_r, strict=True)),
         })
     return out
 
 
-def _sentence(index: SellerIndex, q: Query, row: int, signals: dict[str, float],
-              contributions: dict[str, float], top_terms: list[tuple[str, float]],
-              skills: list[dict[str, Any]]) -> str:
+def _sentence(index: SellerIndex, q: Query, row: int, ranked: list[tuple[str, float]],
+              top_terms: list[tuple[str, float]], skills: list[dict[str, Any]]) -> str:
+    """`ranked`: (signal, contribution) best first."""
     reasons: list[str] = []
-    for name, value in sorted(contributions.items(), key=lambda kv: -kv[1]):
+    for name, value in ranked:
         if value <= 0 or len(reasons) >= 3:
-            continue
+            break
         if name == "text" and top_terms:
             words = ", ".join(f'"{t}"' for t, _ in top_terms[:3])
             reasons.append(f"its profile matches {words}")
