@@ -9,6 +9,7 @@ import time
 from datetime import date
 from typing import Any, Literal
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -251,34 +252,44 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     problems = publish_problems(row_to_brief(row))
     if problems:
         raise ValidationFailed("the brief is not ready to publish", details=problems)
-    published = await briefs.publish(ctx.conn, brief_id)
-    assert published is not None
-    # One transaction: the status, the audit event and the outbox row commit together or not
-    # at all; the job is enqueued only after the commit (an enqueued job never sees a draft).
-    # The request id goes into the audit event and the log line, so an operator can follow a
-    # brief from this request to its outbox row, its match job and its deliveries.
-    rid = request_id.get()
-    await audit.record(
-        ctx.conn, actor_id=ctx.user.id, action="brief.published", entity="brief",
-        entity_id=brief_id, data={"request_id": rid} if rid else None,
-    )
-    # The request id rides along as the job's optional last argument (match_brief logs it and
-    # stores it on the brief's alerts, so their deliveries log it too).
-    args: list[Any] = [brief_id, rid] if rid else [brief_id]
-    outbox_id = await outbox.add(ctx.conn, "match_brief", args)
-    log.info("brief published (outbox %s)", outbox_id, extra={"brief_id": brief_id})
-    ctx.after_commit.append(lambda: _enqueue(ctx.app, outbox_id, args))
+    published, outbox_id, args = await publish_in_transaction(ctx.conn, brief_id, ctx.user.id)
+    ctx.after_commit.append(lambda: enqueue_after_commit(ctx.app, outbox_id, args))
     data = brief_json(published)
     data["outbox_id"] = outbox_id
     return json_response(data, 201)
 
 
-async def _enqueue(app: web.Application, outbox_id: int, args: list[Any] | int) -> None:
-    """Enqueue match_brief(outbox_id, *args); `args` as stored in the outbox row (a bare brief
-    id is [brief_id], as the web pages' publish passes it)."""
+async def publish_in_transaction(
+    conn: asyncpg.Connection, brief_id: int, actor_id: int, *, via: str | None = None
+) -> tuple[asyncpg.Record, int, list[Any]]:
+    """Publish a checked draft (DESIGN flow step 3), for the API and the web pages alike.
+
+    In the caller's transaction: the status, the audit event and the outbox row commit together
+    or not at all; the job is enqueued only after the commit (`enqueue_after_commit`), so an
+    enqueued job never sees a draft. The request id goes into the audit event, the log line and
+    the job's optional last argument (match_brief logs it and stores it on the brief's alerts),
+    so an operator can follow a brief from this request to its deliveries.
+    Returns (published row, outbox id, job args)."""
+    published = await briefs.publish(conn, brief_id)
+    assert published is not None
+    rid = request_id.get()
+    data = {key: value for key, value in (("request_id", rid), ("via", via)) if value}
+    await audit.record(
+        conn, actor_id=actor_id, action="brief.published", entity="brief",
+        entity_id=brief_id, data=data or None,
+    )
+    args: list[Any] = [brief_id, rid] if rid else [brief_id]
+    outbox_id = await outbox.add(conn, "match_brief", args)
+    log.info("brief published (outbox %s)", outbox_id, extra={"brief_id": brief_id})
+    return published, outbox_id, args
+
+
+async def enqueue_after_commit(app: web.Application, outbox_id: int, args: list[Any]) -> None:
+    """Enqueue match_brief(outbox_id, *args) after the commit: a bounded wait that never raises
+    (a hung or broken queue leaves the committed outbox row to the relay cron); counts the
+    publish metric."""
     from workers.enqueue import enqueue_outbox
 
-    args = [args] if isinstance(args, int) else args
     brief_id = args[0]
     ok = False
     try:
@@ -286,7 +297,7 @@ async def _enqueue(app: web.Application, outbox_id: int, args: list[Any] | int) 
             enqueue_outbox(app[QUEUE].redis, app[POOL], outbox_id, "match_brief", args),
             _ENQUEUE_TIMEOUT,
         )
-    except Exception as exc:  # a hung or broken queue: the relay cron enqueues it later
+    except Exception as exc:
         log.warning("enqueue of outbox %s failed: %s", outbox_id, exc, extra={"brief_id": brief_id})
     app[METRICS].publishes.labels("yes" if ok else "no").inc()
 

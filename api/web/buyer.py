@@ -8,10 +8,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from api.briefs import enqueue_after_commit, publish_in_transaction
 from api.keys import LIVE, POOL
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
-from models import audit, outbox
+from models import audit
 from models import briefs as briefs_repo
 from models import matches as matches_repo
 from models import sellers as sellers_repo
@@ -220,7 +221,7 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     publishing = forms.text(form, "action") == "publish"
     fields, errors = forms.brief_fields(form, strict=publishing)
-    outbox_id: int | None = None
+    published: tuple[int, list[Any]] | None = None  # (outbox id, job args)
     async with request.app[POOL].acquire() as conn:
         async with conn.transaction():
             row, failure = await _load_draft(request, conn, brief_id)
@@ -236,30 +237,14 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
                 entity_id=brief_id, data={"via": "web"},
             )
             if publishing:
-                outbox_id = await publish_in_transaction(conn, brief_id, account.id)
-    if outbox_id is not None:
-        await enqueue_after_commit(request.app, outbox_id, brief_id)
+                _, outbox_id, args = await publish_in_transaction(
+                    conn, brief_id, account.id, via="web"
+                )
+                published = (outbox_id, args)
+    if published is not None:
+        await enqueue_after_commit(request.app, *published)
         return redirect(f"/buyer/briefs/{brief_id}?published=1")
     return redirect(f"/buyer/briefs/{brief_id}?saved=1")
-
-
-async def publish_in_transaction(conn: asyncpg.Connection, brief_id: int, actor_id: int) -> int:
-    """Publish as the API does (DESIGN flow step 3): status, audit event and outbox row in the
-    caller's transaction; the job is enqueued only after commit."""
-    await briefs_repo.publish(conn, brief_id)
-    await audit.record(
-        conn, actor_id=actor_id, action="brief.published", entity="brief", entity_id=brief_id,
-        data={"via": "web"},
-    )
-    return await outbox.add(conn, "match_brief", [brief_id])
-
-
-async def enqueue_after_commit(app: web.Application, outbox_id: int, brief_id: int) -> None:
-    # The API's own after-commit step: bounded wait, never raises (Redis may be down; the
-    # committed outbox row is then enqueued by the relay cron), counts the publish metric.
-    from api.briefs import _enqueue
-
-    await _enqueue(app, outbox_id, brief_id)
 
 
 @page("buyer")

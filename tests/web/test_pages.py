@@ -148,7 +148,9 @@ async def test_buyer_drafts_previews_and_publishes(
         row = await briefs_repo.get(conn, brief_id)
         assert row is not None and row["status"] == "published"
         outbox_rows = await conn.fetch("SELECT job, args FROM outbox")
-        assert [(r["job"], r["args"]) for r in outbox_rows] == [("match_brief", [brief_id])]
+        # Job args: the brief id, then the publishing request's id (as the API stores them).
+        assert [(r["job"], r["args"][0]) for r in outbox_rows] == [("match_brief", brief_id)]
+        assert len(outbox_rows[0]["args"]) == 2 and isinstance(outbox_rows[0]["args"][1], str)
         events = [e["action"] for e in await audit.list_events(conn, entity="brief")]
         assert "brief.published" in events
     page = await client.get(f"/buyer/briefs/{brief_id}")
