@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Literal
 
 from aiohttp import web
@@ -9,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
 from api.errors import Conflict, NotFound, ValidationFailed, field_error
-from api.keys import SETTINGS
+from api.keys import QUEUE, SETTINGS
 from api.netguard import UnsafeUrl, check_webhook_target
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.validation import Body, Categories, Email, Money, Page, Query, Tags, Url
 from models import alerts, audit, preferences, sellers
+
+log = logging.getLogger(__name__)
 
 SELLER_OR_ADMIN = ADMIN | {"seller"}
 Secret = Field(None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")
@@ -157,8 +161,20 @@ async def redrive_alert(ctx: Ctx) -> web.StreamResponse:
         ctx.conn, actor_id=ctx.user.id, action="alert.redriven", entity="alert",
         entity_id=alert_id,
     )
-    # The worker's delivery loop picks due alerts up by itself (pending, due now).
+    # The alert is pending and due now: ask a worker to deliver after the commit rather than
+    # wait for the relay's next tick (which still picks it up if the queue is unreachable).
+    ctx.after_commit.append(lambda: _kick_delivery(ctx.app))
     return json_response(_jsonable(await alerts.get(ctx.conn, alert_id) or row))
+
+
+async def _kick_delivery(app: web.Application) -> None:
+    redis = app[QUEUE].redis
+    if redis is None:
+        return
+    try:
+        await asyncio.wait_for(redis.enqueue_job("deliver_alerts"), 2.0)
+    except Exception as exc:
+        log.warning("could not enqueue delivery after a re-drive: %s", exc)
 
 
 _SELLER = r"/api/v1/sellers/{id:\d+}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from api.keys import QUEUE
 from models import alerts, matches
 from tests.api.factories import User, make_brief
 from tests.api.test_errors import error_of, fields_of
@@ -120,6 +121,10 @@ async def test_failed_alerts_and_redrive(
     await error_of(await client.post(url, headers=seller.headers), 403)
     r = await client.post(url, headers=admin)
     assert r.status == 200 and (await r.json())["status"] == "pending"
+    # Delivery is asked for at once (after the commit), not left to the relay's next tick.
+    queue = client.server.app[QUEUE].redis
+    assert queue is not None
+    assert "deliver_alerts" in [job.function for job in await queue.queued_jobs()]
     await error_of(await client.post(url, headers=admin), 409)
     await error_of(await client.post("/api/v1/alerts/999999/redrive", headers=admin), 404)
     assert await events(pool, "alert", alert_id) == ["alert.redriven"]
