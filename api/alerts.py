@@ -163,11 +163,12 @@ async def redrive_alert(ctx: Ctx) -> web.StreamResponse:
     )
     # The alert is pending and due now: ask a worker to deliver after the commit rather than
     # wait for the relay's next tick (which still picks it up if the queue is unreachable).
-    ctx.after_commit.append(lambda: _kick_delivery(ctx.app))
+    ctx.after_commit.append(lambda: kick_delivery(ctx.app))
     return json_response(_jsonable(await alerts.get(ctx.conn, alert_id) or row))
 
 
-async def _kick_delivery(app: web.Application) -> None:
+async def kick_delivery(app: web.Application) -> None:
+    """Ask a worker to deliver due alerts now (best effort: the relay cron is the fallback)."""
     redis = app[QUEUE].redis
     if redis is None:
         return

@@ -244,6 +244,9 @@ async def redrive(request: web.Request) -> web.StreamResponse:
             )
     if not ok:
         return error_page(request, 404, "No such alert", "There is no such failed alert.")
+    from api.alerts import kick_delivery
+
+    await kick_delivery(request.app)
     return redirect(f"/admin/deliveries?redriven={alert_id}")
 
 
