@@ -30,7 +30,7 @@ from matcher.outcomes import (
     case_study,
     read_opportunities,
 )
-from models import audit, imports
+from models import audit, imports, sellers
 from models.names import name_key
 from models.sellers import case_study_json
 
@@ -165,7 +165,7 @@ async def _import_seller(
     if not changes:
         report.sellers_unchanged += 1
         return int(row["id"])
-    await imports.update_seller(conn, row["id"], changes)
+    await sellers.update(conn, row["id"], changes)
     report.sellers_updated += 1
     await audit.record(
         conn, actor_id=_ACTOR, action="seller.import_updated", entity="seller",

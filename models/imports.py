@@ -79,19 +79,3 @@ async def insert_seller(
         fields.get("sme", False),
         fields.get("case_studies", []),
     )
-
-
-async def update_seller(
-    conn: asyncpg.Connection, seller_id: int, fields: dict[str, Any]
-) -> asyncpg.Record:
-    names = [n for n in SELLER_FIELDS if n in fields]
-    if len(names) != len(fields):
-        raise ValueError(f"not importer fields: {sorted(set(fields) - set(names))}")
-    sets = ", ".join(f"{n} = ${i + 2}" for i, n in enumerate(names))
-    row = await conn.fetchrow(
-        f"UPDATE sellers SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_SELLER_COLUMNS}",
-        seller_id,
-        *[fields[n] for n in names],
-    )
-    assert row is not None
-    return row

@@ -36,6 +36,17 @@ def _owned(account: Account, row: asyncpg.Record | None) -> bool:
     return account.role == "admin" or row["buyer_account_id"] == account.id
 
 
+async def _visible_brief(
+    request: web.Request, conn: asyncpg.Connection
+) -> asyncpg.Record | None:
+    """The brief named in the path if this account may see it, else None (shown as 404)."""
+    brief_id = _brief_id(request)
+    if brief_id is None:
+        return None
+    row = await briefs_repo.get(conn, brief_id)
+    return row if _owned(request[ACCOUNT], row) else None
+
+
 def _not_found(request: web.Request) -> web.Response:
     return error_page(request, 404, "No such brief", "There is no brief with that number.")
 
@@ -151,19 +162,14 @@ async def create_brief(request: web.Request) -> web.StreamResponse:
 
 @page("buyer", "admin")
 async def show_brief(request: web.Request) -> web.StreamResponse:
-    account = request[ACCOUNT]
-    brief_id = _brief_id(request)
-    if brief_id is None:
-        return _not_found(request)
     async with request.app[POOL].acquire() as conn:
-        row = await briefs_repo.get(conn, brief_id)
-        if not _owned(account, row):
+        row = await _visible_brief(request, conn)
+        if row is None:
             return _not_found(request)
-        assert row is not None
         shortlist: list[dict[str, Any]] = []
         if row["status"] != "draft":
-            shortlist = await matches_repo.list_for_brief(conn, brief_id, SHORTLIST_SIZE)
-    if row["status"] == "draft" and account.role == "buyer":
+            shortlist = await matches_repo.list_for_brief(conn, row["id"], SHORTLIST_SIZE)
+    if row["status"] == "draft" and request[ACCOUNT].role == "buyer":
         notice = "Draft saved." if request.query.get("saved") else ""
         preview = await preview_items(request, dict(row), row["organisation"])
         return _render_editor(
@@ -183,15 +189,11 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
 @page("buyer", "admin")
 async def shortlist_fragment(request: web.Request) -> web.StreamResponse:
     """The stored shortlist alone: the brief page polls it while the worker computes it."""
-    account = request[ACCOUNT]
-    brief_id = _brief_id(request)
-    if brief_id is None:
-        return _not_found(request)
     async with request.app[POOL].acquire() as conn:
-        row = await briefs_repo.get(conn, brief_id)
-        if not _owned(account, row):
+        row = await _visible_brief(request, conn)
+        if row is None:
             return _not_found(request)
-        items = await matches_repo.list_for_brief(conn, brief_id, SHORTLIST_SIZE)
+        items = await matches_repo.list_for_brief(conn, row["id"], SHORTLIST_SIZE)
     return render(
         request, "buyer/_shortlist.html", {"items": items, "stored": True, "pending": not items}
     )
