@@ -54,6 +54,9 @@ def check_port_free(host: str, port: int) -> None:
     """Refuse a port something already listens on: with SO_REUSEPORT a second service started
     by mistake would otherwise silently share the port (and the traffic) with the first."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As aiohttp does: connections of a previous run in TIME_WAIT do not block the port
+        # (on Linux a socket listening there still does).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
