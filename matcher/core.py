@@ -404,16 +404,18 @@ def _recency_all(index: SellerIndex, q: Query) -> np.ndarray:
     recency_days = q.rules.recency_days
     _, _, day = _codes(index, q)
 
-    def build() -> tuple[float, np.ndarray]:
+    def build() -> tuple[float, np.ndarray, float]:
         last = index.last_win.data[: index.n_rows]
         finite = last[np.isfinite(last)]
         latest = float(finite.max()) if len(finite) else 0.0
         base = np.exp((last - np.float32(latest)) / np.float32(recency_days))
-        return latest, np.nan_to_num(base, nan=0.0).astype(np.float32)
+        base = np.nan_to_num(base, nan=0.0).astype(np.float32)
+        # The smallest positive factor depends on the index only: found once, not per brief.
+        return latest, base, float(base[base > 0].min(initial=1.0))
 
-    latest, base = _cached(index, ("recency", recency_days), build)
+    latest, base, smallest = _cached(index, ("recency", recency_days), build)
     factor = math.exp(min(80.0, (latest - day) / recency_days))
-    if factor < 1e30 and float(base[base > 0].min(initial=1.0)) > 1e-30:
+    if factor < 1e30 and smallest > 1e-30:
         # Sellers whose last win is after the brief get exp(>0) here: clipped to 1, as the
         # direct formula clips their age to 0.
         out = base * np.float32(factor)

@@ -131,6 +131,12 @@ async def load_all(conn: asyncpg.Connection) -> list[Seller]:
     return [row_to_seller(r) for r in rows]
 
 
+async def load_names(conn: asyncpg.Connection) -> dict[int, str]:
+    """Every seller's name by id (what a live index shows beside its matches)."""
+    rows = await conn.fetch("SELECT id, name FROM sellers")
+    return {int(r[0]): r[1] for r in rows}
+
+
 async def load_many(conn: asyncpg.Connection, ids: list[int]) -> list[Seller]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM sellers WHERE id = ANY($1::bigint[])", ids)
     return [row_to_seller(r) for r in rows]

@@ -135,6 +135,10 @@ class LiveMatcher:
         self._matcher: Matcher = Matcher(Rules())
         self._rules_version = 0
         self._ids: set[int] = set()
+        # Seller names by id, changed together with the index (same lock, same generation):
+        # a preview shows names without a database query, and a seller removed from the index
+        # has no name here either.
+        self._names: dict[int, str] = {}
         self._lock = asyncio.Lock()  # serialises matching, incremental changes and swaps
         self._refit_lock = asyncio.Lock()
         self._pending: set[int] = set()
@@ -168,6 +172,10 @@ class LiveMatcher:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def seller_name(self, seller_id: int) -> str | None:
+        """The name of a seller in the index (None: not in it, e.g. deleted a moment ago)."""
+        return self._names.get(seller_id)
 
     @property
     def ready(self) -> bool:
@@ -312,6 +320,7 @@ class LiveMatcher:
                     self._matcher = fresh
                     self._rules_version = version
                     self._ids = {s.id for s in sellers}
+                    self._names = {s.id: s.name for s in sellers}
                     changed, self._tracking = self._tracking, None
                     rules_changed = self._tracking_rules
                     self._changes_since_refit = 0
@@ -397,6 +406,7 @@ class LiveMatcher:
                             " fitting instead", path, len(changed) + len(gone), int(limit))
                         return False
                     found = await sellers_repo.load_many(conn, changed) if changed else []
+                    names = await sellers_repo.load_names(conn)
             missing = set(changed) - {s.id for s in found}
             matcher = Matcher(rules)
             matcher.index_ = index
@@ -416,6 +426,7 @@ class LiveMatcher:
                 self._matcher = matcher
                 self._rules_version = version
                 self._ids = set(ids.tolist())
+                self._names = names
                 tracked, self._tracking = self._tracking, None
                 self._changes_since_refit = len(changed) + len(gone)
                 self.generation += 1
@@ -500,10 +511,12 @@ class LiveMatcher:
             else:
                 matcher.add(seller)
                 self._ids.add(seller.id)
+            self._names[seller.id] = seller.name
         for seller_id in gone:
             if seller_id in self._ids:
                 matcher.remove(seller_id)
                 self._ids.discard(seller_id)
+            self._names.pop(seller_id, None)
 
     # -- listener connection ----------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
 from models import briefs as briefs_repo
 from models import matches as matches_repo
-from models import sellers as sellers_repo
 from models.accounts import Account
 from models.types import CATEGORIES, Brief
 
@@ -113,13 +112,12 @@ async def preview_items(
     matches = await request.app[LIVE].match(brief, top_k=PREVIEW_SIZE)
     if not matches:
         return []
-    async with request.app[POOL].acquire() as conn:
-        sellers = await sellers_repo.load_many(conn, [m.seller_id for m in matches])
-    names = {s.id: s.name for s in sellers}
+    live = request.app[LIVE]
+    names = {m.seller_id: live.seller_name(m.seller_id) for m in matches}
     return [
         {
             "seller_id": m.seller_id,
-            "seller_name": names.get(m.seller_id, f"Seller {m.seller_id}"),
+            "seller_name": names[m.seller_id] or f"Seller {m.seller_id}",
             "score": m.score,
             "rank": m.rank,
             "explanation": m.explanation,

@@ -10,7 +10,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from models import matches
+from models import matches, sellers
 from tests.api.conftest import MakeClient, closed_port_url
 from tests.api.factories import BRIEF_DEFAULTS, User, make_brief, make_seller
 from tests.api.test_errors import error_of, fields_of
@@ -198,6 +198,30 @@ async def test_shortlist_preview_then_stored(
     assert stored["source"] == "stored" and stored["rules_version"] == 0
     assert stored["items"] == [{"seller_id": near, "seller_name": "Python Accessibility Co",
                                 "score": 0.9, "rank": 1, "explanation": {"summary": "why"}}]
+
+
+async def test_preview_names_follow_renames_and_deletes(
+    client: TestClient, buyer: User, admin: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    """Preview names come from the live index (no query per preview): a rename through the API
+    shows within a second, and a deleted seller leaves the preview within a second."""
+    near = await make_seller(pool, name="Python Accessibility Co")
+    url = "/api/v1/briefs/preview?limit=5"
+
+    async def fetch() -> dict[int, str]:
+        r = await client.post(url, json=BRIEF_DEFAULTS, headers=buyer.headers)
+        assert r.status == 200, await r.text()
+        return {i["seller_id"]: i["seller_name"] for i in (await r.json())["items"]}
+
+    assert (await poll(fetch, lambda d: near in d))[near] == "Python Accessibility Co"
+    r = await client.patch(f"/api/v1/sellers/{near}", json={"name": "Renamed Co"}, headers=admin)
+    assert r.status == 200, await r.text()
+    started = asyncio.get_running_loop().time()
+    assert (await poll(fetch, lambda d: d.get(near) == "Renamed Co"))[near] == "Renamed Co"
+    assert asyncio.get_running_loop().time() - started < 1.5
+    async with pool.acquire() as conn:  # no API deletes sellers; the repository does
+        assert await sellers.delete(conn, near)
+    assert near not in await poll(fetch, lambda d: near not in d)
 
 
 async def test_preview_validates_and_needs_a_buyer(

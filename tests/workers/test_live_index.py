@@ -96,6 +96,38 @@ async def test_incremental_changes_within_a_second(clean_db, pool: asyncpg.Pool)
         await live.stop()
 
 
+async def test_seller_names_follow_the_index(clean_db, pool: asyncpg.Pool) -> None:
+    """Previews read names from the live index: a rename shows within a second, a deleted
+    seller has no name (and is left out), both in the same change as the index itself."""
+    async with pool.acquire() as conn:
+        first = await make_seller(conn, "Data Ltd", None)
+    live = LiveMatcher(pool, clean_db.database_url)
+    await live.start()
+    try:
+        assert live.seller_name(first) == "Data Ltd"
+        async with pool.acquire() as conn:
+            added = await make_seller(conn, "Cluster Ltd", None)
+            await sellers_repo.update(conn, first, {"name": "Data Renamed Ltd"})
+
+        async def names_current() -> bool:
+            return (live.seller_name(added), live.seller_name(first)) == (
+                "Cluster Ltd", "Data Renamed Ltd")
+
+        await wait_for(names_current, within=1.0, every=0.02)
+        async with pool.acquire() as conn:
+            await sellers_repo.delete(conn, added)
+
+        async def name_gone() -> bool:
+            return live.seller_name(added) is None
+
+        await wait_for(name_gone, within=1.0, every=0.02)
+        assert len(live) == 1
+        await live.refit()  # a full reload keeps them too
+        assert live.seller_name(first) == "Data Renamed Ltd" and live.seller_name(added) is None
+    finally:
+        await live.stop()
+
+
 async def test_reconnects_and_reloads(clean_db, pool: asyncpg.Pool) -> None:
     live = LiveMatcher(pool, clean_db.database_url, ping_seconds=0.5)
     await live.start()

@@ -66,6 +66,9 @@ async def test_starts_from_snapshot_and_applies_changes(clean_db, pool: asyncpg.
         assert len(live) == 41
         found = dict(await _ranked(live))
         assert edited in found and added in found and deleted not in found
+        # Names come with the snapshot start too (previews show them without a query).
+        assert live.seller_name(added) == "Fresh Ltd" and live.seller_name(ids[0]) == "Seller 0"
+        assert live.seller_name(deleted) is None
         # The same sellers as a fresh fit would rank (scores differ only by IDF drift).
         async with pool.acquire() as conn:
             fresh = Matcher().fit(await sellers_repo.load_all(conn))
