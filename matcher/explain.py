@@ -43,10 +43,10 @@ def term_contributions(index: SellerIndex, q: Query, rows: np.ndarray, postings:
     qws = q.term_weights.astype(np.float64)
     rows = np.asarray(rows, np.int64)
     if len(postings.rows):
-        wanted = np.zeros(int(rows.max()) + 1, np.bool_)
+        # Posting rows are main rows (< index.n_rows): one gather marks the wanted entries.
+        wanted = np.zeros(max(index.n_rows, int(rows.max()) + 1), np.bool_)
         wanted[rows] = True
-        in_range = postings.rows < len(wanted)
-        sel = np.flatnonzero(in_range & wanted[np.minimum(postings.rows, len(wanted) - 1)])
+        sel = np.flatnonzero(wanted[postings.rows])
         if len(sel):
             j = np.searchsorted(postings.starts, sel, side="right") - 1
             # Empty runs share a start with the next term: the last of equal starts owns sel.
