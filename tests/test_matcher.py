@@ -287,6 +287,21 @@ def test_corpus_tokenizer_matches_the_query_tokenizer() -> None:
     assert canonical("++") == "" and canonical("c++") == "c++"
 
 
+def test_corpus_tokenizer_on_long_and_look_alike_tokens() -> None:
+    # Keys are a token's first 16 bytes; longer tokens, 8/16-byte boundaries and words sharing
+    # long prefixes must still come out as themselves, in many chunks and documents.
+    words = ["manage", "manager", "management", "managements", "telecommunication",
+             "telecommunications", "abcdefgh", "abcdefghi", "abcdefghijklmnop",
+             "abcdefghijklmnopq", "x" * 40, "x" * 41, "ab12cd34", "Zz9", "a+b#c"]
+    docs = [" ".join(words[i % len(words):] + words[: i % len(words)]) * (1 + i % 5)
+            for i in range(3000)] + ["", "\x00".join(words)]
+    raws, ids, doc = tokenize_docs(docs)
+    assert len(set(raws)) == len(raws)
+    got = [[raws[i] for i, d in zip(ids, doc, strict=True) if d == k] for k in (0, 1, 2999, 3001)]
+    assert got == [TOKEN_RE.findall(docs[k].lower()) for k in (0, 1, 2999, 3001)]
+    assert sorted(raws) == sorted(set(TOKEN_RE.findall(" ".join(docs).lower())))
+
+
 def test_anywhere_locations() -> None:
     assert is_anywhere("Offsite")
     assert is_anywhere("No specific location, eg they can work remotely")
