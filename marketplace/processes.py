@@ -127,7 +127,6 @@ class ApiProcesses:
         self._procs: dict[int, tuple[BaseProcess, Connection]] = {}
         self._deaths: list[float] = []
         self._first_ready = False
-        self._stopping = False
         self.restarts = 0
 
     @property
@@ -221,7 +220,6 @@ class ApiProcesses:
 
     async def stop(self) -> None:
         """SIGTERM every child, wait for clean exits, kill what is left after STOP_TIMEOUT."""
-        self._stopping = True
         for proc, _ in self._procs.values():
             if proc.is_alive() and proc.pid is not None:
                 with contextlib.suppress(ProcessLookupError):

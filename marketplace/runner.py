@@ -502,6 +502,8 @@ def _banner(settings: Settings, port: int, source: str, demo: dict[str, Any]) ->
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from marketplace.processes import describe
+
     from_env = Settings.from_env().admin_token is not None
 
     def body(resolved: Settings) -> int:
@@ -551,8 +553,8 @@ def run_up(args: argparse.Namespace) -> int:
                 worker = asyncio.create_task(
                     worker_main(s, handle_signals=False), name="worker"
                 )
-                log.info("API listening on http://%s:%s (%d process%s); worker running",
-                         s.host, port, count, "es" if count > 1 else "")
+                log.info("API listening on http://%s:%s (%s); worker running", s.host, port,
+                         describe(count))
                 print(_banner(s, port, source, demo), flush=True)
                 code = await _wait_worker_or_stop(worker, stop_all)
                 if supervisor is not None:

@@ -43,8 +43,8 @@ def term_contributions(index: SellerIndex, q: Query, rows: np.ndarray, postings:
     qws = q.term_weights.astype(np.float64)
     rows = np.asarray(rows, np.int64)
     if len(postings.rows):
-        # Posting rows are main rows (< index.n_rows): one gather marks the wanted entries.
-        wanted = np.zeros(max(index.n_rows, int(rows.max()) + 1), np.bool_)
+        # Posting rows and chosen rows are index rows (< n_rows): one gather marks the wanted.
+        wanted = np.zeros(index.n_rows, np.bool_)
         wanted[rows] = True
         sel = np.flatnonzero(wanted[postings.rows])
         if len(sel):

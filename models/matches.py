@@ -37,20 +37,7 @@ async def replace_shortlist(
     arrays in one statement: a fan-out brief can match ten thousand sellers.
     """
     await conn.execute("DELETE FROM matches WHERE brief_id = $1", brief_id)
-    if not matches:
-        return 0
-    # Sellers deleted since the matcher indexed them are skipped instead of failing the job.
-    status = await conn.execute(
-        "INSERT INTO matches (brief_id, seller_id, score, rank, explanation, rules_version)"
-        " SELECT $1, u.seller_id, u.score, u.rank, u.explanation::jsonb, $6"
-        " FROM unnest($2::bigint[], $3::float8[], $4::int[], $5::text[])"
-        "   AS u(seller_id, score, rank, explanation)"
-        " JOIN sellers s ON s.id = u.seller_id",
-        brief_id,
-        *_columns(matches),
-        rules_version,
-    )
-    return int(status.split()[-1])
+    return await add_to_shortlist(conn, brief_id, matches, rules_version)
 
 
 async def add_to_shortlist(
@@ -62,6 +49,7 @@ async def add_to_shortlist(
     """Add (or refresh) rows of a shortlist being stored in waves, best matches first."""
     if not matches:
         return 0
+    # Sellers deleted since the matcher indexed them are skipped instead of failing the job.
     status = await conn.execute(
         "INSERT INTO matches (brief_id, seller_id, score, rank, explanation, rules_version)"
         " SELECT $1, u.seller_id, u.score, u.rank, u.explanation::jsonb, $6"

@@ -134,10 +134,9 @@ class LiveMatcher:
         self.preview_hits = 0
         self._matcher: Matcher = Matcher(Rules())
         self._rules_version = 0
-        self._ids: set[int] = set()
-        # Seller names by id, changed together with the index (same lock, same generation):
-        # a preview shows names without a database query, and a seller removed from the index
-        # has no name here either.
+        # The sellers in the index, with their names, changed together with it (same lock,
+        # same generation): a preview shows names without a database query, and a seller
+        # removed from the index has no name here either.
         self._names: dict[int, str] = {}
         self._lock = asyncio.Lock()  # serialises matching, incremental changes and swaps
         self._refit_lock = asyncio.Lock()
@@ -171,7 +170,7 @@ class LiveMatcher:
         return self._rules_version
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._names)
 
     def seller_name(self, seller_id: int) -> str | None:
         """The name of a seller in the index (None: not in it, e.g. deleted a moment ago)."""
@@ -319,7 +318,6 @@ class LiveMatcher:
                 async with self._lock:
                     self._matcher = fresh
                     self._rules_version = version
-                    self._ids = {s.id for s in sellers}
                     self._names = {s.id: s.name for s in sellers}
                     changed, self._tracking = self._tracking, None
                     rules_changed = self._tracking_rules
@@ -425,8 +423,7 @@ class LiveMatcher:
             async with self._lock:
                 self._matcher = matcher
                 self._rules_version = version
-                self._ids = set(ids.tolist())
-                self._names = names
+                self._names = names  # read in the transaction that gave `ids`: the same sellers
                 tracked, self._tracking = self._tracking, None
                 self._changes_since_refit = len(changed) + len(gone)
                 self.generation += 1
@@ -506,17 +503,14 @@ class LiveMatcher:
     def _apply_sync(self, found: list[Seller], gone: set[int]) -> None:
         matcher = self._matcher
         for seller in found:
-            if seller.id in self._ids:
+            if seller.id in self._names:
                 matcher.update(seller)
             else:
                 matcher.add(seller)
-                self._ids.add(seller.id)
             self._names[seller.id] = seller.name
         for seller_id in gone:
-            if seller_id in self._ids:
+            if self._names.pop(seller_id, None) is not None:
                 matcher.remove(seller_id)
-                self._ids.discard(seller_id)
-            self._names.pop(seller_id, None)
 
     # -- listener connection ----------------------------------------------------------------
 

@@ -108,16 +108,13 @@ async def preview_items(
     )
     if not (brief.title or brief.summary or brief.essential_skills):
         return []
-    # Through the live index's lock: its incremental updates run in a thread meanwhile.
-    matches = await request.app[LIVE].match(brief, top_k=PREVIEW_SIZE)
-    if not matches:
-        return []
     live = request.app[LIVE]
-    names = {m.seller_id: live.seller_name(m.seller_id) for m in matches}
+    # Through the live index's lock: its incremental updates run in a thread meanwhile.
+    matches = await live.match(brief, top_k=PREVIEW_SIZE)
     return [
         {
             "seller_id": m.seller_id,
-            "seller_name": names[m.seller_id] or f"Seller {m.seller_id}",
+            "seller_name": live.seller_name(m.seller_id) or f"Seller {m.seller_id}",
             "score": m.score,
             "rank": m.rank,
             "explanation": m.explanation,

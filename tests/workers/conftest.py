@@ -26,11 +26,21 @@ from models import briefs as briefs_repo
 from models import outbox as outbox_repo
 from models import preferences as prefs_repo
 from models import sellers as sellers_repo
+from models.types import Brief
 from workers.config import WorkerConfig
 from workers.delivery import verify_signature
 from workers.main import run_worker
 
 SECRET_KEY = "test-signing-key"
+
+# The brief the live-index tests match: sellers made to fit it rise to the top.
+KUBERNETES_BRIEF = Brief(
+    id=1,
+    title="Kubernetes platform engineering",
+    summary="Run our Kubernetes clusters and CI pipelines",
+    category="digital-outcomes",
+    essential_skills=["kubernetes"],
+)
 
 
 def free_port() -> int:

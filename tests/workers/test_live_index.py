@@ -11,17 +11,9 @@ import asyncpg
 from matcher import Rules
 from models import rules as rules_repo
 from models import sellers as sellers_repo
-from models.types import Brief
+from tests.workers.conftest import KUBERNETES_BRIEF as BRIEF
 from tests.workers.conftest import make_seller, wait_for
 from workers.live_index import LiveMatcher
-
-BRIEF = Brief(
-    id=1,
-    title="Kubernetes platform engineering",
-    summary="Run our Kubernetes clusters and CI pipelines",
-    category="digital-outcomes",
-    essential_skills=["kubernetes"],
-)
 
 
 async def _ids(live: LiveMatcher) -> set[int]:

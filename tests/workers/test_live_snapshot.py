@@ -15,17 +15,10 @@ import pytest
 from matcher import Matcher
 from matcher import snapshot as snapshots
 from models import sellers as sellers_repo
-from models.types import Brief
+from tests.workers.conftest import KUBERNETES_BRIEF as BRIEF
 from tests.workers.conftest import make_seller, wait_for
 from workers.live_index import LiveMatcher, revision_diff
 
-BRIEF = Brief(
-    id=1,
-    title="Kubernetes platform engineering",
-    summary="Run our Kubernetes clusters and CI pipelines",
-    category="digital-outcomes",
-    essential_skills=["kubernetes"],
-)
 K8S = {"summary": "Kubernetes platform engineering and CI pipelines", "skills": ["kubernetes"]}
 
 
