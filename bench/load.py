@@ -5,8 +5,8 @@
 Bounded and local: loads N benchmark sellers into PostgreSQL with COPY (bench.pgload; the
 embedded PostgreSQL and Valkey in a temporary folder unless MARKETPLACE_DATABASE_URL and
 MARKETPLACE_REDIS_URL are set -- the sellers table is REPLACED), starts the real API
-(`api.app.create_app`) in its own process on 127.0.0.1 with the rate limit off, waits for
-/health/ready, seeds published briefs with stored shortlists (computed by the live index through
+(`marketplace serve --processes K`, bench.serving) on 127.0.0.1 with the rate limit off, waits
+until every API process answers, seeds published briefs with stored shortlists (computed by the live index through
 the preview endpoint), then runs `--clients` aiohttp clients for `--duration` seconds, each
 request drawn from the mix:
 
@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import os
 import random
-import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -38,12 +35,11 @@ from tqdm import tqdm
 
 from bench.corpus import DEFAULT_SEED, generate_sellers, load_briefs
 from bench.pgload import load_sellers, service_urls
-from bench.preview_load import draft_body, wait_ready
-from marketplace.embedded import free_port
+from bench.preview_load import draft_body
+from bench.serving import api_service, percentile
 from models.migrate import migrate
 from models.types import Brief
 
-HOST = "127.0.0.1"  # loopback only
 MIX: dict[str, float] = {"shortlist": 0.6, "preview": 0.3, "publish": 0.1}
 BUYERS = 8
 PUBLISHED_PER_BUYER = 5
@@ -73,22 +69,6 @@ async def prepare(dsn: str, n: int, seed: int | None) -> list[str]:
         await conn.close()
 
 
-def serve(port: int) -> None:
-    """The server process: the real app on loopback; the rate limit off (one address, 64
-    clients, eight tokens would otherwise be throttled by design)."""
-    from aiohttp import web
-
-    from api.app import create_app
-    from api.limits import Limits
-    from marketplace.settings import Settings
-
-    settings = Settings.from_env()
-    app = create_app(settings, limits=Limits(rate_requests=0))
-    # reuse_port: with --processes K, K servers share the port and the kernel spreads
-    # connections across them (each process has its own live index).
-    web.run_app(app, host=HOST, port=port, access_log=None, print=None, reuse_port=True)
-
-
 async def seed_published(
     session: aiohttp.ClientSession, base: str, dsn: str, tokens: list[str], briefs: list[Brief]
 ) -> dict[int, list[int]]:
@@ -116,12 +96,6 @@ async def seed_published(
     finally:
         await conn.close()
     return owned
-
-
-def _pct(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 2)
 
 
 async def load(
@@ -188,8 +162,8 @@ async def load(
         per_kind[kind] = {
             "requests": len(ordered),
             "requests_per_s": round(len(ordered) / elapsed, 1),
-            "p50_ms": _pct(ordered, 0.5),
-            "p99_ms": _pct(ordered, 0.99),
+            "p50_ms": percentile(ordered, 0.5),
+            "p99_ms": percentile(ordered, 0.99),
             "errors": sum(v for k, v in statuses[kind].items() if k not in ok),
             "statuses": dict(statuses[kind]),
         }
@@ -205,48 +179,17 @@ async def load(
 
 async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, Any]:
     tokens = await prepare(dsn, args.sellers, args.seed)
-    port = free_port(HOST)
-    env = {
-        **os.environ,
-        "MARKETPLACE_DATABASE_URL": dsn,
-        "MARKETPLACE_REDIS_URL": redis_url,
-        "MARKETPLACE_HOST": HOST,
-        "MARKETPLACE_PORT": str(port),
-    }
-    started = time.perf_counter()
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.load", "--serve", str(port), env=env,
-        )
-        for _ in range(args.processes)
-    ]
-    base = f"http://{HOST}:{port}"
     briefs = load_briefs()
-    try:
+    async with api_service(dsn, redis_url, args.processes, args.ready_timeout) as (base, ready_s):
         async with aiohttp.ClientSession() as session:
-            for proc in procs:  # each answers ready only once its own index is loaded
-                await wait_ready(session, base, proc, args.ready_timeout)
-            if args.processes > 1:
-                await asyncio.sleep(args.ready_timeout_extra)
-            ready_s = time.perf_counter() - started
             owned = await seed_published(session, base, dsn, tokens, briefs)
         print(f"[load] server ready in {ready_s:.1f} s; {args.clients} clients for"
               f" {args.duration:.0f} s", file=sys.stderr)
         result = await load(base, tokens, owned, briefs, args.clients, args.duration,
                             args.warmup, args.seed or DEFAULT_SEED)
-        result.update(sellers=args.sellers, clients=args.clients, processes=args.processes,
-                      server_ready_s=round(ready_s, 2))
-        return result
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGINT)  # run_app shuts down cleanly on SIGINT
-        for proc in procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    result.update(sellers=args.sellers, clients=args.clients, processes=args.processes,
+                  server_ready_s=round(ready_s, 2))
+    return result
 
 
 def render(r: dict[str, Any]) -> str:
@@ -275,17 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--processes", type=int, default=1,
-                        help="API server processes sharing the port (SO_REUSEPORT)")
+                        help="API server processes sharing the port (marketplace serve"
+                        " --processes K)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
-    parser.add_argument("--ready-timeout-extra", type=float, default=10.0,
-                        help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        serve(args.serve)
-        return 0
     with service_urls() as (dsn, redis_url):
         result = asyncio.run(run(args, dsn, redis_url))
     if args.json:

@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import os
 import random
 import re
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,12 +36,11 @@ from tqdm import tqdm
 
 from bench.corpus import DEFAULT_SEED, generate_sellers, load_briefs, load_esco
 from bench.pgload import load_sellers, service_urls
-from marketplace.embedded import free_port
+from bench.serving import api_service, percentile
 from models.migrate import migrate
 from models.types import Brief
 
 PREVIEW = "/api/v1/briefs/preview"
-HOST = "127.0.0.1"  # loopback only
 
 
 def draft_body(brief: Brief) -> dict[str, Any]:
@@ -98,62 +92,6 @@ async def prepare(dsn: str, n: int, seed: int | None) -> str:
         await conn.close()
 
 
-async def wait_ready(session: aiohttp.ClientSession, base: str, proc: Any, limit: float) -> float:
-    """Until /health/ready answers 200 (one server process; bench.load uses it per process)."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < limit:
-        if proc.returncode is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            async with session.get(f"{base}/health/ready") as resp:
-                if resp.status == 200:
-                    return time.perf_counter() - started
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the server was not ready within {limit:.0f} s")
-
-
-async def wait_all_ready(base: str, proc: Any, processes: int, limit: float,
-                         snapshot: Path) -> float:
-    """Until the index snapshot is on disk (written in the background after the first fit: not
-    during the measurement), every API process listens (children of `marketplace serve`,
-    found with psutil) and 50 fresh connections in a row get /health/ready 200."""
-    import psutil
-
-    port = int(base.rsplit(":", 1)[1])
-    started = time.perf_counter()
-
-    def listening() -> int:
-        root = psutil.Process(proc.pid)
-        found = 0
-        for p in [root, *root.children(recursive=True)]:
-            try:
-                conns = p.net_connections(kind="tcp")
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            found += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
-                         for c in conns)
-        return found
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
-        ok = 0
-        while time.perf_counter() - started < limit:
-            if proc.returncode is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}")
-            if await asyncio.to_thread(snapshot.exists) and listening() >= processes:
-                try:
-                    async with http.get(f"{base}/health/ready") as resp:
-                        ok = ok + 1 if resp.status == 200 else 0
-                except aiohttp.ClientError:
-                    ok = 0
-                if ok >= 50:
-                    return time.perf_counter() - started
-                continue
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"the server was not ready within {limit:.0f} s")
-
-
 async def load(
     base: str, token: str, briefs: list[Brief], clients: int, duration: float, warmup: float,
     unique: bool = False, seed: int = DEFAULT_SEED,
@@ -196,16 +134,12 @@ async def load(
         await asyncio.gather(*(client(i, until, True) for i in range(clients)))
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
-
-    def pct(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
     return {
         "requests": len(latencies),
         "seconds": round(elapsed, 2),
         "requests_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(pct(0.5), 2) if ordered else None,
-        "p99_ms": round(pct(0.99), 2) if ordered else None,
+        "p50_ms": percentile(ordered, 0.5),
+        "p99_ms": percentile(ordered, 0.99),
         "errors": sum(v for k, v in statuses.items() if k != "200"),
         "statuses": dict(statuses),
         "mode": "unique" if unique else "cached",
@@ -213,49 +147,20 @@ async def load(
 
 
 async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, Any]:
+    # One buyer token drives every client: the per-token rate limit is off (bench.serving).
     token = await prepare(dsn, args.sellers, args.seed)
-    port = free_port(HOST)
-    data_dir = tempfile.TemporaryDirectory(prefix="marketplace-preview-load-")
-    env = {
-        **os.environ,
-        "MARKETPLACE_DATABASE_URL": dsn,
-        "MARKETPLACE_REDIS_URL": redis_url,
-        "MARKETPLACE_HOST": HOST,
-        "MARKETPLACE_PORT": str(port),
-        "MARKETPLACE_DATA_DIR": data_dir.name,  # the index snapshot the processes share
-        # One buyer token drives every client: the per-token rate limit would measure itself.
-        "MARKETPLACE_RATE_LIMIT": os.environ.get("MARKETPLACE_RATE_LIMIT", "off"),
-    }
-    started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "marketplace.cli", "serve", "--no-migrate",
-        "--processes", str(args.processes), env=env, stderr=asyncio.subprocess.DEVNULL
-        if not args.server_logs else None,
-    )
-    base = f"http://{HOST}:{port}"
     modes = ["cached", "unique"] if args.mode == "both" else [args.mode]
-    try:
-        snapshot = Path(data_dir.name) / "index" / "sellers.npz"
-        await wait_all_ready(base, proc, args.processes, args.ready_timeout, snapshot)
-        ready_s = time.perf_counter() - started
+    async with api_service(dsn, redis_url, args.processes, args.ready_timeout,
+                           args.server_logs) as (base, ready_s):
         runs = []
         for mode in modes:
             print(f"[preview] server ready in {ready_s:.1f} s; {mode}: {args.clients} clients"
                   f" for {args.duration:.0f} s", file=sys.stderr)
             runs.append(await load(base, token, load_briefs(), args.clients, args.duration,
                                    args.warmup, mode == "unique", args.seed or DEFAULT_SEED))
-        return {"sellers": args.sellers, "clients": args.clients, "processes": args.processes,
-                "server_ready_s": round(ready_s, 2), "runs": runs,
-                "errors": sum(r["errors"] for r in runs)}
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # stops every API process cleanly
-            try:
-                await asyncio.wait_for(proc.wait(), 40)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        data_dir.cleanup()
+    return {"sellers": args.sellers, "clients": args.clients, "processes": args.processes,
+            "server_ready_s": round(ready_s, 2), "runs": runs,
+            "errors": sum(r["errors"] for r in runs)}
 
 
 def render(r: dict[str, Any]) -> str:

@@ -1,0 +1,112 @@
+"""The service under load for the HTTP benchmarks (bench.load, bench.preview_load).
+
+`api_service` starts the real thing, `marketplace serve --processes K`, on loopback with the
+rate limit off (the benchmarks' few tokens would otherwise be throttled by design), waits until
+every API process answers and stops it cleanly afterwards; `percentile` is their latency
+figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from marketplace.embedded import free_port
+
+HOST = "127.0.0.1"  # loopback only
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """The q-quantile (nearest rank) of sorted latencies, rounded to 0.01; None when empty."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 2)
+
+
+async def wait_all_ready(base: str, proc: Any, processes: int, limit: float,
+                         snapshot: Path) -> float:
+    """Until the index snapshot is on disk (written in the background after the first fit: not
+    during the measurement), every API process listens (children of `marketplace serve`,
+    found with psutil) and 50 fresh connections in a row get /health/ready 200."""
+    import psutil
+
+    port = int(base.rsplit(":", 1)[1])
+    started = time.perf_counter()
+
+    def listening() -> int:
+        root = psutil.Process(proc.pid)
+        found = 0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                conns = p.net_connections(kind="tcp")
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            found += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                         for c in conns)
+        return found
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        ok = 0
+        while time.perf_counter() - started < limit:
+            if proc.returncode is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}")
+            if await asyncio.to_thread(snapshot.exists) and listening() >= processes:
+                try:
+                    async with http.get(f"{base}/health/ready") as resp:
+                        ok = ok + 1 if resp.status == 200 else 0
+                except aiohttp.ClientError:
+                    ok = 0
+                if ok >= 50:
+                    return time.perf_counter() - started
+                continue
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the server was not ready within {limit:.0f} s")
+
+
+@contextlib.asynccontextmanager
+async def api_service(dsn: str, redis_url: str, processes: int, ready_timeout: float,
+                      show_logs: bool = False) -> AsyncIterator[tuple[str, float]]:
+    """(base URL, seconds until ready) of `marketplace serve --processes K` on a free loopback
+    port, its index snapshot in a temporary folder; stopped (SIGINT) on exit."""
+    port = free_port(HOST)
+    data_dir = tempfile.TemporaryDirectory(prefix="marketplace-bench-api-")
+    env = {
+        **os.environ,
+        "MARKETPLACE_DATABASE_URL": dsn,
+        "MARKETPLACE_REDIS_URL": redis_url,
+        "MARKETPLACE_HOST": HOST,
+        "MARKETPLACE_PORT": str(port),
+        "MARKETPLACE_DATA_DIR": data_dir.name,  # the index snapshot the processes share
+        "MARKETPLACE_RATE_LIMIT": os.environ.get("MARKETPLACE_RATE_LIMIT", "off"),
+    }
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "marketplace.cli", "serve", "--no-migrate",
+        "--processes", str(processes), env=env,
+        stderr=None if show_logs else asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://{HOST}:{port}"
+    try:
+        snapshot = Path(data_dir.name) / "index" / "sellers.npz"
+        await wait_all_ready(base, proc, processes, ready_timeout, snapshot)
+        yield base, time.perf_counter() - started
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)  # stops every API process cleanly
+            try:
+                await asyncio.wait_for(proc.wait(), 40)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        data_dir.cleanup()
