@@ -6,9 +6,9 @@ Bounded and local: loads N benchmark sellers into PostgreSQL with COPY (bench.pg
 embedded PostgreSQL and Valkey in a temporary folder unless MARKETPLACE_DATABASE_URL and
 MARKETPLACE_REDIS_URL are set -- the sellers table is REPLACED), starts the real API
 (`marketplace serve --processes K`, bench.serving) on 127.0.0.1 with the rate limit off, waits
-until every API process answers, seeds published briefs with stored shortlists (computed by the live index through
-the preview endpoint), then runs `--clients` aiohttp clients for `--duration` seconds, each
-request drawn from the mix:
+until every API process answers, seeds published briefs with stored shortlists (computed by
+the live index through the preview endpoint), then runs `--clients` aiohttp clients for
+`--duration` seconds, each request drawn from the mix:
 
 - shortlist: GET /api/v1/briefs/{id}/shortlist of a published brief (stored shortlist, 50 rows)
 - preview:   POST /api/v1/briefs/preview with one of the 89 real briefs as a draft
