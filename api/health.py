@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from aiohttp import web
@@ -38,8 +39,9 @@ def _index(app: web.Application) -> dict[str, Any]:
         return {"ok": False, "error": "not started"}
     if not getattr(live, "ready", True):
         return {"ok": False, "error": "the matcher index is loading"}
+    # The process id tells which of several API processes (--processes K) answered.
     return {"ok": True, "sellers": len(live), "rules_version": live.rules_version,
-            "source": getattr(live, "source", "")}
+            "source": getattr(live, "source", ""), "pid": os.getpid()}
 
 
 def _answer(checks: dict[str, dict[str, Any]]) -> web.Response:

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--processes", type=int, default=1,
-                        help="API server processes sharing the port (marketplace serve"
+                        help="API server processes behind the port (marketplace serve"
                         " --processes K)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=None)

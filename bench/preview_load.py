@@ -5,8 +5,8 @@
 
 Loads N benchmark sellers into PostgreSQL with COPY (MARKETPLACE_DATABASE_URL/REDIS_URL, or the
 embedded default in a temporary folder), starts the service as `marketplace serve --processes K`
-(K API processes sharing the port with SO_REUSEPORT; the load generator runs in this process,
-on the same machine), waits until every API process answers, then 32 aiohttp clients POST
+(K API processes behind the port, connections dealt in turn; the load generator runs in this
+process, on the same machine), waits until every API process answers, then 32 aiohttp clients POST
 drafts to `/api/v1/briefs/preview` with a buyer token for a bounded time, once per mode:
 
 - cached: the 89 real briefs in turn; identical drafts are answered from the live index's
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--processes", type=int, default=1,
-                        help="API server processes sharing the port (marketplace serve"
+                        help="API server processes behind the port (marketplace serve"
                         " --processes K)")
     parser.add_argument("--mode", choices=["both", "cached", "unique"], default="both",
                         help="cached: the 89 briefs in turn; unique: every draft new;"

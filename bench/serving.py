@@ -37,38 +37,29 @@ def percentile(ordered: list[float], q: float) -> float | None:
 async def wait_all_ready(base: str, proc: Any, processes: int, limit: float,
                          snapshot: Path) -> float:
     """Until the index snapshot is on disk (written in the background after the first fit: not
-    during the measurement), every API process listens (children of `marketplace serve`,
-    found with psutil) and 50 fresh connections in a row get /health/ready 200."""
-    import psutil
-
-    port = int(base.rsplit(":", 1)[1])
+    during the measurement), /health/ready has answered 200 from every API process (its
+    index check names the process id) and then 50 fresh connections in a row get 200."""
     started = time.perf_counter()
-
-    def listening() -> int:
-        root = psutil.Process(proc.pid)
-        found = 0
-        for p in [root, *root.children(recursive=True)]:
-            try:
-                conns = p.net_connections(kind="tcp")
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            found += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
-                         for c in conns)
-        return found
-
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
         ok = 0
+        pids: set[int] = set()
         while time.perf_counter() - started < limit:
             if proc.returncode is not None:
                 raise RuntimeError(f"the server exited with {proc.returncode}")
-            if await asyncio.to_thread(snapshot.exists) and listening() >= processes:
+            if await asyncio.to_thread(snapshot.exists):
                 try:
                     async with http.get(f"{base}/health/ready") as resp:
-                        ok = ok + 1 if resp.status == 200 else 0
+                        if resp.status == 200:
+                            pids.add((await resp.json())["checks"]["index"]["pid"])
+                            ok += 1
+                        else:
+                            ok = 0
                 except aiohttp.ClientError:
                     ok = 0
-                if ok >= 50:
+                if len(pids) >= processes and ok >= 50:
                     return time.perf_counter() - started
+                if len(pids) < processes:
+                    await asyncio.sleep(0.05)
                 continue
             await asyncio.sleep(0.1)
     raise RuntimeError(f"the server was not ready within {limit:.0f} s")

@@ -18,7 +18,8 @@ settings (environment, prefix MARKETPLACE_):
   WEBHOOK_ALLOW_PRIVATE  deliver webhooks to loopback/private addresses (tests, demos only)
   PUBLIC_URL     base URL used in e-mail links (default http://HOST:PORT)
   SECRET_KEY     signs unsubscribe links; the same on every API and worker machine
-  API_PROCESSES  API processes sharing the port (SO_REUSEPORT; each holds its own index):
+  API_PROCESSES  API processes behind the port (connections dealt in turn; each holds
+                 its own index):
                  a number or 'auto' (one per core); default 1
 """
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "migrations, load the demo data on first start, then run the API and a worker "
         "together. Prints the URL and an admin token. Ctrl-C stops everything cleanly.",
     )
-    processes_help = ("API processes sharing the port with SO_REUSEPORT, each with its own"
+    processes_help = ("API processes behind the port (the parent deals connections in turn), each with its own"
                       " index (memory: ~160 MB per 100,000 sellers each); a number or 'auto'"
                       " (one per core); default MARKETPLACE_API_PROCESSES or 1")
     up.add_argument("--processes", metavar="K", help=processes_help)

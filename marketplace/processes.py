@@ -3,20 +3,25 @@
 Matching is CPU-bound Python and numpy under one GIL, so one API process uses about one core.
 With K > 1 the parent process starts K children, each a whole API (its own database pool, its
 own `LiveMatcher` with its own LISTEN connection, so each keeps the 1 s edit-to-visible
-guarantee), all listening on the same port with `SO_REUSEPORT`: the kernel spreads new
-connections across them. The parent serves no requests (under `up` it runs the worker).
+guarantee). The parent serves no requests (under `up` it runs the worker): it listens on the
+port and deals each new connection to the next child in turn (`ConnectionDealer`).
 
+- Why deal rather than `SO_REUSEPORT`: the kernel hashes each connection to a process at
+  random, so 32 keep-alive clients split 19/13 (seen in the preview benchmark) as often as
+  16/16, and the busier process's clients wait about 19/13 times longer. Dealing in turn keeps
+  the split even; it costs the parent one accept and one `sendmsg` per connection, none per
+  request.
 - Start: the first child starts alone and, once its index is loaded and the index snapshot is
   on disk, the others start and load that snapshot (about 2 s at 100,000 sellers) instead of
   each fitting the index from the database at the same time. The first child already serves
   meanwhile.
 - A child that dies is logged as an error with its exit code and restarted (it loads the
-  snapshot). More than `RESTART_LIMIT` deaths within `RESTART_WINDOW` seconds (a crash loop:
-  bad settings, the database gone) stop the whole service with exit status 1, so a process
-  manager above us (systemd, Docker) sees the failure.
-- Stop (SIGINT/SIGTERM to the parent): every child gets SIGTERM and stops cleanly (its
-  in-flight requests, index listener and pool closed); a child still running after
-  `STOP_TIMEOUT` is killed. A child also gets SIGTERM when the parent dies (Linux
+  snapshot); meanwhile its turn goes to the others. More than `RESTART_LIMIT` deaths within
+  `RESTART_WINDOW` seconds (a crash loop: bad settings, the database gone) stop the whole
+  service with exit status 1, so a process manager above us (systemd, Docker) sees the failure.
+- Stop (SIGINT/SIGTERM to the parent): the parent stops accepting, every child gets SIGTERM
+  and stops cleanly (its in-flight requests, index listener and pool closed); a child still
+  running after `STOP_TIMEOUT` is killed. A child also gets SIGTERM when the parent dies (Linux
   PR_SET_PDEATHSIG), so none is left behind.
 - Memory: each child holds its own index (about 160 MB at 100,000 sellers, 1.5 GB at 1,000,000)
   and up to 11 database connections.
@@ -27,16 +32,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from marketplace.settings import Settings
 
@@ -50,17 +59,97 @@ _POLL = 0.2
 _PR_SET_PDEATHSIG = 1
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a port something already listens on: with SO_REUSEPORT a second service started
-    by mistake would otherwise silently share the port (and the traffic) with the first."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        # As aiohttp does: connections of a previous run in TIME_WAIT do not block the port
-        # (on Linux a socket listening there still does).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+class ConnectionDealer:
+    """Accepts connections on host:port and deals them in turn to the children that listen.
+
+    A thread of its own (blocking accept and `sendmsg` release the GIL), so a busy event loop
+    in the parent (the worker under `up`) never delays a connection. Each child has one end of
+    a Unix socket pair; the connection's descriptor travels with SCM_RIGHTS and the parent
+    closes its copy. A child that cannot take it (gone, or its queue full) is skipped for the
+    next; with none left the connection is closed (the client sees a reset, as with no server).
+    """
+
+    def __init__(self, host: str, port: int, backlog: int = 1024) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # As aiohttp does: SO_REUSEADDR, so connections of a previous run in TIME_WAIT do not
+        # block the port (on Linux a socket listening there still does: a clear OSError).
         try:
-            sock.bind((host, port))
+            self.listener = socket.create_server((host, port), family=family, backlog=backlog)
         except OSError as exc:
             raise OSError(f"cannot listen on {host}:{port}: {exc}") from exc
+        self.port: int = self.listener.getsockname()[1]
+        self.listener.settimeout(_POLL)  # how often the thread checks that it should stop
+        self._children: dict[int, socket.socket] = {}
+        self._lock = threading.Lock()
+        self._turn = 0
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="connection-dealer",
+                                        daemon=True)
+        self.dealt = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def pair(self) -> tuple[socket.socket, socket.socket]:
+        """(the parent's end, the child's end) of a new child's socket pair."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        mine.setblocking(False)  # a child that stopped reading is skipped, never waited for
+        return mine, theirs
+
+    def add(self, number: int, sock: socket.socket) -> None:
+        """Deal to child `number` from now on (once it is listening)."""
+        with self._lock:
+            old = self._children.pop(number, None)
+            self._children[number] = sock
+        if old is not None and old is not sock:
+            old.close()
+
+    def remove(self, number: int) -> None:
+        with self._lock:
+            old = self._children.pop(number, None)
+        if old is not None:
+            old.close()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                if self._closed.is_set():
+                    return
+                # Out of descriptors or a connection reset before accept: wait a moment.
+                log.warning("accepting a connection failed: %s", exc)
+                self._closed.wait(0.05)
+                continue
+            with conn:
+                self._deal(conn)
+
+    def _deal(self, conn: socket.socket) -> None:
+        with self._lock:
+            children = sorted(self._children.items())
+            self._turn += 1
+            turn = self._turn
+        for k in range(len(children)):
+            number, sock = children[(turn + k) % len(children)]
+            try:
+                socket.send_fds(sock, [b"c"], [conn.fileno()])
+                self.dealt += 1
+                return
+            except OSError as exc:  # gone (restarted soon) or its queue is full: the next
+                log.debug("API process %d did not take a connection: %s", number, exc)
+        log.warning("no API process could take a connection: closed")
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self.listener.close()
+        with self._lock:
+            children, self._children = list(self._children.values()), {}
+        for sock in children:
+            sock.close()
 
 
 def _die_with_parent() -> None:
@@ -71,19 +160,63 @@ def _die_with_parent() -> None:
 
 
 def _child_main(settings: Settings, number: int, pages: bool, pipe: Connection,
-                verbose: bool) -> None:
+                conns: socket.socket, verbose: bool) -> None:
     """Entry point of one API child (a fresh interpreter: multiprocessing's spawn)."""
     from marketplace.logs import setup_logging
+    from marketplace.runner import use_uvloop
 
     _die_with_parent()
     setup_logging(verbose=verbose)
+    use_uvloop()
     try:
-        asyncio.run(_child(settings, number, pages, pipe))
+        asyncio.run(_child(settings, number, pages, pipe, conns))
     except KeyboardInterrupt:
         pass
 
 
-async def _child(settings: Settings, number: int, pages: bool, pipe: Connection) -> None:
+def _receive_connections(conns: socket.socket, server: Any) -> Callable[[], None]:
+    """Serve the connections the parent deals over `conns` with aiohttp's `server` (the
+    protocol factory a listening site would use). Returns the function that stops it."""
+    loop = asyncio.get_running_loop()
+    conns.setblocking(False)
+    opening: set[asyncio.Task[Any]] = set()
+
+    def stop() -> None:
+        loop.remove_reader(conns.fileno())
+
+    def readable() -> None:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(conns, 64, 64)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log.error("the connection channel from the parent failed: %s", exc)
+                stop()
+                return
+            if not data and not fds:  # the parent closed its end: it is stopping
+                stop()
+                return
+            for fd in fds:
+                sock = socket.socket(fileno=fd)
+                sock.setblocking(False)
+                task = loop.create_task(loop.connect_accepted_socket(server, sock))
+                opening.add(task)
+                task.add_done_callback(functools.partial(_opened, sock=sock, opening=opening))
+
+    loop.add_reader(conns.fileno(), readable)
+    return stop
+
+
+def _opened(task: asyncio.Task[Any], sock: socket.socket, opening: set[asyncio.Task[Any]],
+            ) -> None:
+    opening.discard(task)
+    if task.cancelled() or task.exception() is not None:
+        sock.close()  # the client went away before we could serve it
+
+
+async def _child(settings: Settings, number: int, pages: bool, pipe: Connection,
+                 conns: socket.socket) -> None:
     from aiohttp import web
 
     from api.app import create_app
@@ -94,9 +227,8 @@ async def _child(settings: Settings, number: int, pages: bool, pipe: Connection)
     app = create_app(settings, pages=pages)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
+    stop_receiving = _receive_connections(conns, runner.server)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
-        await site.start()
         pipe.send(("listening", number))
         live = app[LIVE]
         ready = asyncio.ensure_future(live.wait_ready())
@@ -111,11 +243,13 @@ async def _child(settings: Settings, number: int, pages: bool, pipe: Connection)
         await stop.wait()
         log.info("API process %d stopping ...", number)
     finally:
-        await runner.cleanup()
+        stop_receiving()
+        conns.close()
+        await runner.cleanup()  # finishes in-flight requests, closes the connections
 
 
 class ApiProcesses:
-    """K API processes sharing settings.host:settings.port (see the module's notes)."""
+    """K API processes behind settings.host:settings.port (see the module's notes)."""
 
     def __init__(self, settings: Settings, count: int, *, pages: bool = True) -> None:
         if count < 2:
@@ -125,6 +259,9 @@ class ApiProcesses:
         self.settings = settings
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: dict[int, tuple[BaseProcess, Connection]] = {}
+        # The parent's end of each child's connection channel, until the child listens.
+        self._waiting: dict[int, socket.socket] = {}
+        self._dealer: ConnectionDealer | None = None
         self._deaths: list[float] = []
         self._first_ready = False
         self.restarts = 0
@@ -137,42 +274,51 @@ class ApiProcesses:
         return [p.pid for p, _ in self._procs.values() if p.pid is not None]
 
     def _spawn(self, number: int) -> None:
+        assert self._dealer is not None
+        self._dealer.remove(number)
         receive, send = self._ctx.Pipe(duplex=False)
+        mine, theirs = self._dealer.pair()
         verbose = logging.getLogger().level <= logging.DEBUG
         proc = self._ctx.Process(
             target=_child_main, name=f"marketplace-api-{number}",
-            args=(self.settings, number, self.pages, send, verbose), daemon=False,
+            args=(self.settings, number, self.pages, send, theirs, verbose), daemon=False,
         )
         proc.start()
         send.close()
+        theirs.close()
+        old = self._waiting.pop(number, None)
+        if old is not None:
+            old.close()
+        self._waiting[number] = mine
         self._procs[number] = (proc, receive)
         log.info("API process %d started (pid %s)", number, proc.pid)
 
-    def _messages(self, number: int) -> list[str]:
+    def _poll(self, number: int) -> set[str]:
+        """Read child `number`'s messages: a listening child gets connections from now on;
+        the first child's "ready" lets the others start."""
         _, pipe = self._procs[number]
-        found = []
+        found: set[str] = set()
         with contextlib.suppress(EOFError, OSError):
             while pipe.poll():
                 kind, _n = pipe.recv()
-                found.append(str(kind))
+                found.add(str(kind))
+        if "listening" in found and number in self._waiting and self._dealer is not None:
+            self._dealer.add(number, self._waiting.pop(number))
+        if "ready" in found and number == 0:
+            self._first_ready = True
         return found
 
     async def start(self) -> None:
-        """Start the first child and return once it listens; the rest follow in `run`."""
-        host, port = self.settings.host, self.settings.port
-        if port == 0:
-            from marketplace.embedded import free_port
-
-            port = free_port(host)
-        check_port_free(host, port)
-        self.settings = replace(self.settings, port=port)
+        """Listen, start the first child and return once it takes connections; the rest
+        follow in `run`. Connections that arrive meanwhile wait in the listen backlog."""
+        self._dealer = ConnectionDealer(self.settings.host, self.settings.port)
+        self.settings = replace(self.settings, port=self._dealer.port)
         self._spawn(0)
         proc, _ = self._procs[0]
         while True:
-            messages = self._messages(0)
-            if "ready" in messages:
-                self._first_ready = True
-            if "listening" in messages or self._first_ready:
+            self._poll(0)
+            if 0 not in self._waiting:  # listening
+                self._dealer.start()
                 return
             if not proc.is_alive():
                 raise RuntimeError(f"the first API process exited with {proc.exitcode}")
@@ -182,9 +328,9 @@ class ApiProcesses:
         """Supervise until `stop` is set (0) or the children crash-loop (1)."""
         started = time.monotonic()
         while not stop.is_set():
+            for number in list(self._procs):
+                self._poll(number)
             if len(self._procs) < self.count:
-                if not self._first_ready and "ready" in self._messages(0):
-                    self._first_ready = True
                 if not self._first_ready and time.monotonic() - started > FIRST_READY_TIMEOUT:
                     log.warning("the first API process has no index after %.0f s; starting"
                                 " the others anyway", FIRST_READY_TIMEOUT)
@@ -193,8 +339,6 @@ class ApiProcesses:
                     for number in range(1, self.count):
                         self._spawn(number)
             for number, (proc, _) in list(self._procs.items()):
-                if number:
-                    self._messages(number)  # drain
                 if proc.is_alive():
                     continue
                 await asyncio.sleep(0.3)  # a Ctrl-C reaches the whole group: let it land
@@ -219,7 +363,13 @@ class ApiProcesses:
         return 0
 
     async def stop(self) -> None:
-        """SIGTERM every child, wait for clean exits, kill what is left after STOP_TIMEOUT."""
+        """Stop accepting; SIGTERM every child, wait for clean exits, kill what is left after
+        STOP_TIMEOUT."""
+        if self._dealer is not None:
+            await asyncio.to_thread(self._dealer.close)
+        for sock in self._waiting.values():
+            sock.close()
+        self._waiting.clear()
         for proc, _ in self._procs.values():
             if proc.is_alive() and proc.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -237,5 +387,5 @@ class ApiProcesses:
 
 
 def describe(count: int) -> str:
-    return "1 API process" if count == 1 else f"{count} API processes (SO_REUSEPORT)"
+    return "1 API process" if count == 1 else f"{count} API processes (connections dealt in turn)"
 

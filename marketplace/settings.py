@@ -44,7 +44,7 @@ class Settings:
     webhook_allow_private: bool = False
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
     secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
-    api_processes: int = 1  # API processes sharing the port (SO_REUSEPORT), each with an index
+    api_processes: int = 1  # API processes behind the port, each with its own index
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

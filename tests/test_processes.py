@@ -1,5 +1,5 @@
-"""`marketplace serve --processes 2` as a real process: two API children share the port
-(SO_REUSEPORT), each keeps its own live index current within a second, a child that dies is
+"""`marketplace serve --processes 2` as a real process: two API children behind one port
+(the parent deals connections in turn), each keeps its own live index current within a second, a child that dies is
 restarted, and SIGTERM stops every child cleanly."""
 
 from __future__ import annotations
@@ -147,3 +147,47 @@ async def test_a_crash_loop_stops_the_service(clean_db: Servers, tmp_path: Path,
         await procs.stop()
     assert not [p for p in procs.pids() if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_dealer_deals_connections_in_turn_and_skips_a_gone_child() -> None:
+    """Real sockets: ten connections split 5/5 between two children (the kernel's hash for
+    SO_REUSEPORT splits them unevenly as often as not); once a child's end is closed, every
+    connection goes to the other; with no child left a connection is closed, not hung."""
+    import socket
+
+    from marketplace.processes import ConnectionDealer
+
+    dealer = ConnectionDealer("127.0.0.1", 0)
+    pairs = [dealer.pair() for _ in range(2)]
+    for number, (mine, _) in enumerate(pairs):
+        dealer.add(number, mine)
+    dealer.start()
+    clients: list[socket.socket] = []
+
+    def received(theirs: socket.socket, wanted: int) -> int:
+        got = 0
+        theirs.settimeout(5)
+        while got < wanted:
+            _, fds, _, _ = socket.recv_fds(theirs, 64, 64)
+            for fd in fds:
+                os.close(fd)
+            got += len(fds)
+        return got
+
+    try:
+        for _ in range(10):
+            clients.append(socket.create_connection(("127.0.0.1", dealer.port)))
+        assert [received(theirs, 5) for _, theirs in pairs] == [5, 5]
+        pairs[1][1].close()  # child 1 is gone
+        for _ in range(4):
+            clients.append(socket.create_connection(("127.0.0.1", dealer.port)))
+        assert received(pairs[0][1], 4) == 4
+        pairs[0][1].close()  # no child left: the connection is closed by the parent
+        lonely = socket.create_connection(("127.0.0.1", dealer.port))
+        clients.append(lonely)
+        lonely.settimeout(5)
+        assert lonely.recv(1) == b""
+    finally:
+        dealer.close()
+        for c in clients:
+            c.close()
