@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "migrations, load the demo data on first start, then run the API and a worker "
         "together. Prints the URL and an admin token. Ctrl-C stops everything cleanly.",
     )
-    processes_help = ("API processes behind the port (the parent deals connections in turn), each with its own"
-                      " index (memory: ~160 MB per 100,000 sellers each); a number or 'auto'"
+    processes_help = ("API processes behind the port (the parent deals connections in turn),"
+                      " each with its own index (memory: ~160 MB per 100,000 sellers each);"
+                      " a number or 'auto'"
                       " (one per core); default MARKETPLACE_API_PROCESSES or 1")
     up.add_argument("--processes", metavar="K", help=processes_help)
     p = sub.add_parser("serve", help="run the HTTP API only")

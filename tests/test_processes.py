@@ -1,6 +1,6 @@
 """`marketplace serve --processes 2` as a real process: two API children behind one port
-(the parent deals connections in turn), each keeps its own live index current within a second, a child that dies is
-restarted, and SIGTERM stops every child cleanly."""
+(the parent deals connections in turn), each keeps its own live index current within a second,
+a child that dies is restarted, and SIGTERM stops every child cleanly."""
 
 from __future__ import annotations
 
