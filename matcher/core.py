@@ -15,6 +15,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from models.types import Brief, Seller
 from .explain import explain_all, term_contributions
 from .index import _ANYWHERE_LOC, _UNTRACKED_LOC, MAX_CATEGORIES, SellerIndex, day_number
 from .rules import SIGNALS, Rules
-from .skills import SkillScorer, criteria
+from .skills import Criterion, SkillScorer, criteria
 from .text import TOKEN_RE, brief_fields, is_anywhere, norm_location, norm_org, norm_role
 
 MAX_QUERY_TERMS = 32  # the strongest query terms carry the ranking; the tail costs time
@@ -119,7 +120,8 @@ class Matcher:
             rules=rules,
             term_ids=ids,
             term_weights=weights,
-            crits=criteria(brief.essential_skills, brief.nice_to_have_skills, rules.skill_aliases),
+            crits=_criteria(tuple(brief.essential_skills), tuple(brief.nice_to_have_skills),
+                            tuple(rules.skill_aliases.items())),
             org=norm_org(brief.organisation) if brief.organisation else "",
             role=norm_role(brief.role) if brief.role else "",
             location=norm_location(location) if location else "",
@@ -140,8 +142,7 @@ class Matcher:
         skill_rows, skill_vals = _EMPTY_ROWS, _EMPTY_VALS
         w_skills = weights["skills"]
         if w_skills > 0 and q.crits:
-            scorer = SkillScorer(q.crits, index.skills, q.rules.skill_aliases)
-            skill_rows, skill_vals = skill_scores(index, scorer)
+            scorer, skill_rows, skill_vals = _skill_hits(index, q)
         before = score[skill_rows]  # stage-1 scores of those rows (for the exact final below)
         if len(skill_rows):
             score[skill_rows] += (w_skills * skill_vals).astype(np.float32)
@@ -203,6 +204,13 @@ class Matcher:
 
 
 # -- scoring internals -----------------------------------------------------------------------
+
+@lru_cache(maxsize=1024)
+def _criteria(essential: tuple[str, ...], nice: tuple[str, ...],
+              aliases: tuple[tuple[str, str], ...]) -> list[Criterion]:
+    """`criteria`, remembered (see `_skill_hits`); the list and its items are shared: read only."""
+    return criteria(list(essential), list(nice), dict(aliases))
+
 
 def _query_vector(index: SellerIndex, brief: Brief, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
     """Brief text -> (term ids, weights): field-weighted sublinear tf x fitted idf, l2-normalised.
@@ -321,29 +329,49 @@ def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarr
     return out, Postings(rows, data, starts)
 
 
-_CACHE_BIG = 24  # full-length arrays (400 KB each at 100k sellers)
-_CACHE_SMALL = 256  # filter masks (n bytes), per-buyer / per-role row lists
+# Per kind, how many entries each index keeps (least recently used first out).
+_CACHE_SIZES = {
+    "big": 24,  # full-length arrays (400 KB each at 100k sellers)
+    "small": 256,  # filter masks (n bytes), per-buyer / per-role row lists
+    "skills": 16,  # per criteria list: rows listing a matching skill (16 B a row)
+}
 _EMPTY_ROWS = np.empty(0, np.int64)
 _EMPTY_VALS = np.empty(0, np.float64)
 
 
-def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any, small: bool = False) -> Any:
+def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any, small: bool = False,
+            kind: str = "") -> Any:
     """Per-index LRU cache of arrays that depend on the index and a few brief facts only (the
-    brief's category, location, filters, organisation, role): most briefs share them, so the
-    dense work is done once. Cleared whenever the index changes."""
+    brief's category, location, filters, organisation, role, skills): most briefs share them,
+    so the work is done once. Cleared whenever the index changes."""
     caches: dict[str, Any] = index.__dict__.setdefault("cache", {})
     if caches.get("version") != index.version:
         caches.clear()
         caches["version"] = index.version
-    cache: OrderedDict[Any, Any] = caches.setdefault("small" if small else "big", OrderedDict())
+    kind = kind or ("small" if small else "big")
+    cache: OrderedDict[Any, Any] = caches.setdefault(kind, OrderedDict())
     value = cache.get(key)
     if value is None:
         value = cache[key] = build()
-        while len(cache) > (_CACHE_SMALL if small else _CACHE_BIG):
+        while len(cache) > _CACHE_SIZES[kind]:
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
     return value
+
+
+def _skill_hits(index: SellerIndex, q: Query) -> tuple[SkillScorer, np.ndarray, np.ndarray]:
+    """The brief's skill scorer and `skill_scores`, remembered per criteria list: a buyer's
+    draft preview is re-scored as the buyer types, one field at a time, so the skills asked
+    for are the same from one preview to the next while the summary changes."""
+    aliases = q.rules.skill_aliases
+    key = (tuple((c.text, c.query, c.weight) for c in q.crits), tuple(sorted(aliases.items())))
+
+    def build() -> tuple[SkillScorer, np.ndarray, np.ndarray]:
+        scorer = SkillScorer(q.crits, index.skills, aliases)
+        return (scorer, *skill_scores(index, scorer))
+
+    return _cached(index, key, build, kind="skills")  # type: ignore[no-any-return]
 
 
 def _codes(index: SellerIndex, q: Query) -> tuple[int, int, int]:

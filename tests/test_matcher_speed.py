@@ -96,3 +96,35 @@ def test_the_side_table_is_compacted_automatically(
         m.upsert(dataclasses.replace(s, id=10**6 + i))
     assert len(m.index_.delta_rows) < COMPACT_MIN_ROWS
     assert len(m) == 100 + COMPACT_MIN_ROWS + 10
+
+
+def test_remembered_skill_scores_give_what_a_fresh_matcher_gives(
+        corpus: tuple[list[Seller], list[Brief]]) -> None:
+    """Skill scores are remembered per criteria list (a draft re-scored as the buyer types):
+    each of these drafts, scored after the others filled that memory, ranks and explains
+    exactly as on a matcher that never scored anything; a seller added since is found."""
+    sellers = corpus[0]
+    # Skills the sellers list (the real briefs' skill lines are sentences few labels match).
+    skills = [sellers[0].skills[0], sellers[1].skills[0], sellers[2].skills[-1]]
+    base = Brief(1, "Specialist work", ". ".join(skills), essential_skills=skills)
+    drafts = [
+        base,
+        dataclasses.replace(base, summary=base.summary + " accessibility audit"),
+        dataclasses.replace(base, essential_skills=list(reversed(skills))),
+        dataclasses.replace(base, essential_skills=skills[:1], nice_to_have_skills=skills[1:]),
+        dataclasses.replace(base, essential_skills=[s.upper() for s in skills]),
+    ]
+
+    def scored(m: Matcher, brief: Brief) -> list[tuple[int, float, object]]:
+        return [(x.seller_id, x.score, x.explanation["skills"]) for x in m.match(brief, 30)]
+
+    warm = Matcher(Rules()).fit(sellers)
+    assert sum(bool(e) for _, _, e in scored(warm, base)) >= 3  # skills count here
+    for draft in drafts:
+        scored(warm, draft)
+    for draft in drafts:
+        assert scored(warm, draft) == scored(Matcher(Rules()).fit(sellers), draft)
+    warm.add(dataclasses.replace(sellers[0], id=10**6, summary=brief_text(base),
+                                 skills=list(skills), categories=[base.category or "x"],
+                                 locations=["Offsite"], active=True))
+    assert 10**6 in [x.seller_id for x in warm.match(base, 30)]
