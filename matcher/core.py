@@ -205,7 +205,7 @@ class Matcher:
 
 # -- scoring internals -----------------------------------------------------------------------
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16)  # as _CACHE_SIZES["skills"]: the last few drafts
 def _criteria(essential: tuple[str, ...], nice: tuple[str, ...],
               aliases: tuple[tuple[str, str], ...]) -> list[Criterion]:
     """`criteria`, remembered (see `_skill_hits`); the list and its items are shared: read only."""
