@@ -306,3 +306,29 @@ def test_anywhere_locations() -> None:
     assert is_anywhere("Offsite")
     assert is_anywhere("No specific location, eg they can work remotely")
     assert not is_anywhere("London")
+
+
+def test_a_duplicate_seller_id_is_refused_by_fit() -> None:
+    with pytest.raises(ValueError, match="duplicate seller id 2"):
+        Matcher().fit([Seller(1, "A", "x"), Seller(2, "B", "y"), Seller(2, "C", "z")])
+
+
+def test_fit_text_is_scikit_learns_sublinear_tfidf() -> None:
+    """The vectorised fit (numpy tokenizer, column-major counting) gives scikit-learn's
+    TfidfVectorizer(sublinear_tf=True) with our analyzer, to float32 precision."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from bench.corpus import generate_sellers
+    from matcher.index import fit_text
+    from matcher.text import seller_text, terms
+
+    docs = [seller_text(s) for s in generate_sellers(300, seed=3)]
+    docs += ["", "the and of", "Python python PYTHON c++ c# 2024 developers' developer"]
+    model, matrix = fit_text(docs)
+    ref = TfidfVectorizer(analyzer=terms, sublinear_tf=True, smooth_idf=True)
+    expected = ref.fit_transform(docs).toarray()
+    assert set(model.vocab) == set(ref.vocabulary_)
+    cols = [ref.vocabulary_[t] for t in sorted(model.vocab, key=model.vocab.__getitem__)]
+    assert matrix.shape == expected.shape
+    np.testing.assert_allclose(matrix.toarray(), expected[:, cols], atol=1e-6)
