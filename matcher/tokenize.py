@@ -27,7 +27,9 @@ _LOWER = bytes(c + 32 if 65 <= c <= 90 else c if c in _LETTERS or c in _DIGITS e
 _MASK = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [2**64 - 1], np.uint64)
 _MIX1 = np.uint64(0x9E3779B97F4A7C15)
 _MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_CHUNK_BYTES = 1 << 20
+# Chunks of 256 KB of text: the dozen per-token arrays of one chunk (~35k tokens, 8 bytes
+# each) stay in the L2 cache (2 MB here). 1 MB chunks took ~30 % longer, 128 KB ones ~15 %.
+_CHUNK_BYTES = 1 << 18
 _TABLE_BITS = 22
 _PAD = 16  # zero bytes after a chunk, so that 8-byte reads past its end stay inside
 
