@@ -163,13 +163,12 @@ def _child_main(settings: Settings, number: int, pages: bool, pipe: Connection,
                 conns: socket.socket, verbose: bool) -> None:
     """Entry point of one API child (a fresh interpreter: multiprocessing's spawn)."""
     from marketplace.logs import setup_logging
-    from marketplace.runner import use_uvloop
+    from marketplace.runner import run_loop
 
     _die_with_parent()
     setup_logging(verbose=verbose)
-    use_uvloop()
     try:
-        asyncio.run(_child(settings, number, pages, pipe, conns))
+        run_loop(_child(settings, number, pages, pipe, conns))
     except KeyboardInterrupt:
         pass
 
