@@ -85,7 +85,6 @@ class ConnectionDealer:
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="connection-dealer",
                                         daemon=True)
-        self.dealt = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -135,7 +134,6 @@ class ConnectionDealer:
             number, sock = children[(turn + k) % len(children)]
             try:
                 socket.send_fds(sock, [b"c"], [conn.fileno()])
-                self.dealt += 1
                 return
             except OSError as exc:  # gone (restarted soon) or its queue is full: the next
                 log.debug("API process %d did not take a connection: %s", number, exc)

@@ -339,8 +339,7 @@ _EMPTY_ROWS = np.empty(0, np.int64)
 _EMPTY_VALS = np.empty(0, np.float64)
 
 
-def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any, small: bool = False,
-            kind: str = "") -> Any:
+def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any, kind: str = "big") -> Any:
     """Per-index LRU cache of arrays that depend on the index and a few brief facts only (the
     brief's category, location, filters, organisation, role, skills): most briefs share them,
     so the work is done once. Cleared whenever the index changes."""
@@ -348,7 +347,6 @@ def _cached(index: SellerIndex, key: tuple[Any, ...], build: Any, small: bool = 
     if caches.get("version") != index.version:
         caches.clear()
         caches["version"] = index.version
-    kind = kind or ("small" if small else "big")
     cache: OrderedDict[Any, Any] = caches.setdefault(kind, OrderedDict())
     value = cache.get(key)
     if value is None:
@@ -453,7 +451,7 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
             uniq, jobs = np.unique(index.rows_for(index.role_rows, q.role), return_counts=True)
             return uniq, 1.0 - np.exp(-jobs.astype(np.float64))  # 1 job .63, 2 .86
 
-        rows, values = _cached(index, ("role", q.role), role, small=True)
+        rows, values = _cached(index, ("role", q.role), role, kind="small")
         if len(rows):
             out["role"] = (rows, values)
     if q.org:
@@ -471,7 +469,7 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
             keep = sums != 0
             return uniq[keep], 1.0 - np.exp(-sums[keep])
 
-        rows, values = _cached(index, ("buyer", q.org, q.brief.organisation), buyer, small=True)
+        rows, values = _cached(index, ("buyer", q.org, q.brief.organisation), buyer, kind="small")
         out["buyer"] = (rows, values)
     return out
 
@@ -506,7 +504,7 @@ def _filters(index: SellerIndex, q: Query, with_rate: bool = True,
             passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
         return passed
 
-    return key, _cached(index, key, build, small=True)  # booleans: 100 KB at 100k
+    return key, _cached(index, key, build, kind="small")  # booleans: 100 KB at 100k
 
 
 DENSE = ("category", "location", "wins", "recency", "sme")
