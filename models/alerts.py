@@ -48,7 +48,7 @@ async def create_many(
         "INSERT INTO alerts (brief_id, seller_id, channel, score, request_id)"
         " SELECT $1, u.seller_id, u.channel, u.score, $5"
         " FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS u(seller_id, channel, score)"
-        " ON CONFLICT (brief_id, seller_id) DO NOTHING",
+        " ON CONFLICT (brief_id, seller_id, kind) DO NOTHING",
         brief_id,
         [r[0] for r in rows],
         [r[1] for r in rows],
