@@ -19,6 +19,8 @@ from api import (
     alerts,
     audit,
     briefs,
+    categories,
+    claims,
     health,
     metrics,
     openapi,
@@ -46,6 +48,8 @@ def operations() -> list[Operation]:
     return [
         *tokens.ROUTES,
         *sellers.ROUTES,
+        *claims.ROUTES,
+        *categories.ROUTES,
         *briefs.ROUTES,
         *opportunities.ROUTES,
         *alerts.ROUTES,
