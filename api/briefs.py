@@ -21,7 +21,7 @@ from api.routing import Ctx, Operation, json_response
 from api.validation import (
     UNSET,
     Body,
-    CategoryId,
+    DraftCategoryId,
     Line,
     Money,
     Name,
@@ -42,7 +42,7 @@ _ENQUEUE_TIMEOUT = 3.0
 PREVIEW_LIMIT = 20
 # Empty while a draft has none yet; otherwise an id from the category list (checked against
 # the database by api.categories.check_categories).
-DraftCategory = CategoryId | Literal[""]
+DraftCategory = DraftCategoryId
 Status = Literal["draft", "published", "closed", "awarded", "cancelled", "unsuccessful"]
 
 

@@ -34,6 +34,9 @@ CATEGORY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 CategoryId = Annotated[str, StringConstraints(min_length=1, max_length=100,
                                               pattern=CATEGORY_ID_PATTERN)]
 Categories = Annotated[list[CategoryId], Field(max_length=100)]
+# A brief's category while it is a draft: empty until chosen.
+DraftCategoryId = Annotated[str, StringConstraints(
+    max_length=100, pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$")]
 Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Email = Annotated[
     str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
