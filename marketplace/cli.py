@@ -73,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ts_rank_cd. Needs no running service (PostgreSQL FTS uses the embedded default or "
         "MARKETPLACE_DATABASE_URL).",
     )
-    p.add_argument("--opportunities", required=True, help="opportunity-data CSV")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--opportunities", help="opportunity-data CSV")
+    source.add_argument(
+        "--from-db", action="store_true",
+        help="the service's own awards (recorded or imported), read from MARKETPLACE_DATABASE_URL"
+        " or the embedded default",
+    )
     p.add_argument(
         "--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after"
     )

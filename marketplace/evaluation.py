@@ -226,7 +226,15 @@ def run_eval(args: argparse.Namespace) -> int:
             raise EvalError(f"--split-date must be YYYY-MM-DD, not {args.split_date!r}") from exc
         if args.fit and not args.out:
             raise EvalError("--fit needs --out FILE for the proposed rules")
-        opps, errors = read_opportunities(args.opportunities)
+        if getattr(args, "from_db", False):
+            from marketplace.awards_db import AwardsDbError, read_awards
+
+            try:
+                opps, errors = read_awards()
+            except AwardsDbError as exc:
+                raise EvalError(str(exc)) from exc
+        else:
+            opps, errors = read_opportunities(args.opportunities)
         for error in errors:
             print(f"{args.opportunities}: line {error.line}: {error.message}", file=sys.stderr)
         have_ours = _matcher_available()

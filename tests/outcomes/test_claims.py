@@ -161,7 +161,7 @@ async def test_pending_claims_do_not_rank_until_approved(
     brief = {"title": "Python data pipelines", "summary": summary,
              "category": "digital-outcomes", "location": "London",
              "essential_skills": ["python", "aws"]}
-    await _until(lambda: _has(live, rivals + [climber]))
+    await _until(lambda: _has(live, [*rivals, climber]))
     assert await _rank(client, buyer, brief, rivals[0]) is not None
     assert await _rank(client, buyer, brief, climber) is None  # not in the brief's category
 
