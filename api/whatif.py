@@ -21,6 +21,7 @@ import asyncpg
 from matcher import Matcher, Rules
 from matcher.metrics import rank_of, summarise
 from models import briefs as briefs_repo
+from models import outcomes as outcomes_repo
 from models import sellers as sellers_repo
 from models.types import Brief
 
@@ -91,6 +92,8 @@ def compare_brief(active: Matcher, candidate: Matcher, brief: Brief) -> dict[str
         "overlap": len(common),
         # Two empty shortlists agree completely.
         "overlap_ratio": round(len(common) / biggest, 4) if biggest else 1.0,
+        "top_active": top_before,
+        "top_candidate": top_after,
         "gained": [s for s in top_after if s not in common],
         "lost": [s for s in top_before if s not in common],
         "shortlisted_active": len(before),
@@ -134,6 +137,16 @@ def _total(per_brief: list[dict[str, Any]]) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def sme_share(per_brief: list[dict[str, Any]], smes: set[int]) -> dict[str, float | None]:
+    """The share of SMEs among the top-10 places of every re-scored brief, under each rule set
+    (None: no places at all)."""
+    out: dict[str, float | None] = {}
+    for side in ("active", "candidate"):
+        places = [s for b in per_brief for s in b[f"top_{side}"]]
+        out[side] = round(sum(s in smes for s in places) / len(places), 4) if places else None
+    return out
 
 
 async def _awarded(conn: asyncpg.Connection, limit: int) -> list[tuple[Brief, int]]:
@@ -202,6 +215,11 @@ async def what_if(
     involved = {s for b in per_brief for s in (*b["gained"], *b["lost"])}
     async with pool.acquire() as conn:
         names = await _names(conn, involved)
+        smes = await outcomes_repo.sme_among(
+            conn, sorted({s for b in per_brief for s in (*b["top_active"], *b["top_candidate"])})
+        )
+    total = _total(per_brief)
+    total["sme_share_top10"] = sme_share(per_brief, smes)
     return {
         "last_n": last_n,
         "active_version": max(versions),
@@ -209,7 +227,7 @@ async def what_if(
         "active_changed_during_preview": len(versions) > 1,
         "indexed_sellers": indexed or len(live_matcher.matcher),
         "briefs": per_brief,
-        "total": _total(per_brief),
+        "total": total,
         "outcomes": {
             "n_awarded": len(awarded),
             "depth": OUTCOME_DEPTH,

@@ -138,3 +138,11 @@ async def labelled_briefs(
         " ORDER BY b.published_at DESC, b.id DESC LIMIT $1",
         limit, depth,
     ))
+
+
+async def sme_among(conn: asyncpg.Connection, ids: list[int]) -> set[int]:
+    """Which of these sellers are SMEs."""
+    if not ids:
+        return set()
+    rows = await conn.fetch("SELECT id FROM sellers WHERE sme AND id = ANY($1::bigint[])", ids)
+    return {int(r[0]) for r in rows}

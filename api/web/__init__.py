@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api.web import admin, buyer, seller, signin
+from api.web import admin, admin_outcomes, buyer, seller, signin
 from api.web.filters import FILTERS
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -57,9 +57,14 @@ def setup_web(app: web.Application) -> None:
     r.add_get("/admin/rules", admin.rules_page, name="web.admin.rules")
     r.add_post("/admin/rules/preview", admin.preview_rules)
     r.add_post("/admin/rules/activate", admin.activate_rules)
+    r.add_post("/admin/rules/fit", admin.fit_rules)
     r.add_post(r"/admin/rules/{version:\d+}/activate", admin.reactivate)
     r.add_get("/admin/deliveries", admin.failed_deliveries, name="web.admin.deliveries")
     r.add_post(r"/admin/deliveries/{alert_id:\d+}/redrive", admin.redrive)
     r.add_get("/admin/audit", admin.audit_log, name="web.admin.audit")
+    r.add_get("/admin/claims", admin_outcomes.claims_page, name="web.admin.claims")
+    r.add_post(r"/admin/claims/{seller_id:\d+}/{claim_id:\d+}/{action:approve|reject}",
+               admin_outcomes.decide)
+    r.add_get("/admin/outcomes", admin_outcomes.outcomes_page, name="web.admin.outcomes")
 
     r.add_static("/static/", STATIC, name="static", append_version=True)

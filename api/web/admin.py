@@ -16,6 +16,7 @@ from api.whatif import run_locked, what_if
 from matcher import Rules, RulesError
 from models import audit
 from models import briefs as briefs_repo
+from models import categories as categories_repo
 from models import rules as rules_repo
 
 MAX_RULES_BYTES = 200_000
@@ -149,6 +150,37 @@ async def preview_rules(request: web.Request) -> web.StreamResponse:
     )
 
 
+@page("admin")
+async def fit_rules(request: web.Request) -> web.StreamResponse:
+    """Fit from outcomes: the active rules with weights learnt from the recorded outcomes,
+    opened in the what-if preview (nothing is stored or activated)."""
+    from api.outcomes import propose_rules
+
+    last_n = _last_n(request[FORM])
+    try:
+        version, proposal, info = await propose_rules(request.app[POOL])
+    except ValueError as exc:
+        return await _render_rules(
+            request, error=f"Nothing to fit on yet: {exc}.", last_n=last_n, status=422
+        )
+    result = await what_if(request.app[POOL], request.app[LIVE], proposal, last_n=last_n)
+    chart_ctx = await _chart_for(request, proposal, result, "")
+    base = f"version {version}" if version else "the built-in defaults"
+    notice = (
+        f"Proposed weights fitted on {info['briefs']} briefs with outcomes"
+        f" ({info['pairs']} pairs of sellers), starting from {base}. Nothing is active until"
+        " you activate it."
+    )
+    return await _render_rules(
+        request,
+        rules_text=json.dumps(proposal.to_dict(), indent=2, sort_keys=True),
+        result=result,
+        chart_ctx=chart_ctx,
+        last_n=last_n,
+        notice=notice,
+    )
+
+
 def _reason(form: dict[str, Any]) -> str:
     return forms.text(form, "reason")[:2000]
 
@@ -170,6 +202,14 @@ async def activate_rules(request: web.Request) -> web.StreamResponse:
             status=422,
         )
     actor = request[ACCOUNT].id
+    async with request.app[POOL].acquire() as conn:
+        unknown = await categories_repo.unknown(conn, list(candidate.category_overrides))
+    if unknown:
+        return await _render_rules(
+            request, rules_text=text, reason=reason, status=422,
+            error=f"category_overrides: unknown category {unknown[0]!r} (not in the list).",
+            error_field="category_overrides",
+        )
     async with request.app[POOL].acquire() as conn, conn.transaction():
         version = await rules_repo.create_version(conn, candidate.to_dict(), reason, actor)
         await audit.record(
