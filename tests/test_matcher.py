@@ -197,7 +197,7 @@ def test_weights_change_the_order() -> None:
     assert text_only.match(brief)[0].seller_id == 1
     assert buyer_only.match(brief)[0].seller_id == 2
     expl = buyer_only.match(brief)[0].explanation
-    assert "Home Office" in expl["summary"]
+    assert "worked for you before" in expl["summary"]  # the same organisation
     assert expl["boosts"]["buyer"] > 0
 
 
