@@ -27,6 +27,7 @@ and without the new signals. An idea is kept only where it helps on both data se
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from dataclasses import replace
@@ -175,7 +176,7 @@ def study() -> list[tuple[str, str, dict[str, float]]]:
         data = {s: split_data(build(date.fromisoformat(s))) for s in splits}
         print(f"{ds}: signals computed", file=sys.stderr)
         out: dict[str, dict[str, float]] = {}
-        for prev, split in zip(splits, splits[1:], strict=False):
+        for prev, split in itertools.pairwise(splits):
             d = data[split]
             w = np.array([weights[n] for n in d["names"]])
             base = [x @ w for x in d["x"]]

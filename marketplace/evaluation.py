@@ -212,8 +212,11 @@ def evaluate_set(
 ) -> dict[str, Any]:
     """Every ranker on one evaluation set. `ours` replaces our ranker (tests without a
     matcher)."""
+    def default_ours(es: EvalSet, r: Any) -> tuple[Ranks, dict[str, Any]]:
+        return ours_run(es, r, progress=progress)
+
     rank_ours: Callable[[EvalSet, Any], Ranks | tuple[Ranks, dict[str, Any]]] = (
-        ours or (lambda es, r: ours_run(es, r, progress=progress)))
+        ours or default_ours)
     results: dict[str, Any] = {
         "n_queries": len(evalset.queries),
         "n_candidates": len(evalset.sellers),

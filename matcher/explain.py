@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .index import SellerIndex
-from .rules import SIGNALS
 from .orgs import same_org
+from .rules import SIGNALS
 from .skills import SkillScorer
 from .text import GENERIC_TERMS
 

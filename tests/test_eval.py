@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import json
 import os
 import sys
@@ -146,7 +147,7 @@ async def test_cli_eval_json_on_a_slice(servers: Any, tmp_path: Path) -> None:
     ours = result["ours"]
     curve = ours["alert_curve"]
     # A higher threshold never reaches more sellers or more winners.
-    for lower, higher in zip(curve, curve[1:], strict=False):
+    for lower, higher in itertools.pairwise(curve):
         assert higher["alert_volume"] <= lower["alert_volume"]
         assert higher["alert_recall"] <= lower["alert_recall"]
     assert 0 <= ours["alert_recall"] <= ours["matched_winners"] <= 1
