@@ -85,7 +85,7 @@ def fit_split_date(opps: Sequence[Opportunity], split: date) -> date:
 
 
 async def _postgres_ranks(evalset: EvalSet, progress: bool) -> dict[str, Ranks]:
-    from marketplace.settings import Settings
+    from config.settings import Settings
     from models.db import connect
 
     settings = Settings.from_env()

@@ -11,8 +11,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from marketplace.settings import Settings
-from workers.config import WorkerConfig
+from config.settings import Settings, WorkerConfig
 from workers.context import Ctx, close_resources, open_resources
 from workers.jobs import deliver_alert, deliver_alerts, match_brief, send_daily_digests
 from workers.relay import relay_outbox
