@@ -152,9 +152,6 @@ class WorkerConfig:
     outbox_grace_seconds: float = 10.0  # an outbox row undone this long is re-enqueued
     digest_interval_seconds: float = 23 * 3600.0  # at most one digest per seller per day
     deliver_jobs_per_brief: int = 4  # parallel delivery jobs a large fan-out starts
-    # 'batch' (ours) or 'per_alert': one arq job per alert, the naive fan-out that
-    # bench/fanout.py measures beside ours.
-    fanout: str = "batch"
     refit_seconds: float = 600.0  # full background refit of the index (IDF drift)
     refit_after_changes: int = 2000  # ...or after this many incremental changes
     shutdown_grace_seconds: int = 20  # SIGTERM: finish in-flight jobs this long, then hand back

@@ -155,14 +155,12 @@ async def match_brief(
                 if final:
                     await outbox_repo.mark_done(conn, outbox_id)
             new_alerts += new
-            if new and ctx["config"].fanout != "per_alert":
+            if new:
                 await kick_delivery(ctx, new)
             if final:
                 break
         done = len(matches)
         if last:
-            if ctx["config"].fanout == "per_alert" and any(r[1] != "digest" for r in rows):
-                await _enqueue_per_alert(ctx, brief_id)
             break
     log.info(
         "brief matched: %d shortlisted, %d alerts (%d new), rules v%s, %.0f ms",
@@ -174,15 +172,6 @@ async def match_brief(
         extra={"brief_id": brief_id},
     )
     return {"brief_id": brief_id, "shortlisted": done, "alerts": len(rows), "new": new_alerts}
-
-
-async def _enqueue_per_alert(ctx: Ctx, brief_id: int) -> None:
-    """The naive fan-out, for comparison only: one queue job per alert."""
-    async with ctx["pool"].acquire() as conn:
-        rows = await alerts_repo.list_for_brief(conn, brief_id, limit=1_000_000)
-    for row in rows:
-        if row["channel"] != "digest" and row["status"] == "pending":
-            await ctx["redis"].enqueue_job("deliver_alert", row["id"])
 
 
 async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = None) -> None:
@@ -332,20 +321,6 @@ async def _schedule_retry(ctx: Ctx) -> None:
         wait = await alerts_repo.next_retry_in(conn)
     if wait is not None and wait < 600:
         await kick_delivery(ctx, 1, defer=wait + 0.05)
-
-
-async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
-    """One alert per job: the naive fan-out (kept for comparison in bench/fanout.py)."""
-    async with ctx["pool"].acquire() as conn:
-        batch = await alerts_repo.claim_ids(
-            conn, [alert_id], lock_seconds=ctx["config"].lock_seconds
-        )
-    if not batch:
-        return False
-    outcomes = Outcomes(ctx)
-    await send_batch(ctx, batch, outcomes, budgeted=False)
-    await outcomes.flush()
-    return outcomes.counts["sent"] == 1
 
 
 # ---------------------------------------------------------------------------------------------
