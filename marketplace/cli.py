@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from marketplace.logs import setup_logging
+    from config.logs import setup_logging
 
     setup_logging(verbose=args.verbose)
     if args.command == "eval":

@@ -156,7 +156,7 @@ def load_source(args: argparse.Namespace) -> EvalSource:
 
 
 async def _postgres_ranks(evalset: EvalSet, progress: bool) -> dict[str, Ranks]:
-    from marketplace.settings import Settings
+    from config.settings import Settings
     from models.db import connect
 
     settings = Settings.from_env()
