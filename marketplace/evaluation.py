@@ -146,8 +146,25 @@ def ocds_source(path: str) -> EvalSource:
     )
 
 
+def db_source() -> EvalSource:
+    """The service's own awards (recorded through the API or imported), as opportunities."""
+    from marketplace.awards_db import AwardsDbError, read_awards
+
+    try:
+        opps, errors = read_awards()
+    except AwardsDbError as exc:
+        raise EvalError(str(exc)) from exc
+    return EvalSource(
+        build=lambda split, until: build_eval_set(opps, split, until),
+        award_dates=[o.published_at for o in opps if o.awarded and o.published_at],
+        errors=[f"database: {e.line}: {e.message}" for e in errors],
+    )
+
+
 def load_source(args: argparse.Namespace) -> EvalSource:
     """The one outcome source the command line names (argparse makes them exclusive)."""
+    if getattr(args, "from_db", False):
+        return db_source()
     if getattr(args, "ocds", None):
         return ocds_source(args.ocds)
     if getattr(args, "opportunities", None):
