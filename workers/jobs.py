@@ -293,7 +293,7 @@ class Outcomes:
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
     settings = ctx["settings"]
     if alert["channel"] == "webhook":
-        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        body = orjson.dumps(alert_payload(alert, ctx["links"]))
         await send_webhook(
             ctx["http"],
             alert,
@@ -308,8 +308,7 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
             [alert],
             to=alert["email"],
             mail_from=ctx["config"].mail_from,
-            base_url=settings.base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=False,
         )
         await ctx["mailer"].send(msg)
@@ -465,8 +464,7 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             batch,
             to=batch[0]["email"],
             mail_from=config.mail_from,
-            base_url=ctx["settings"].base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=True,
         )
         ids = [a["id"] for a in batch]
