@@ -206,7 +206,7 @@ async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = No
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
     settings = ctx["settings"]
     if alert["channel"] == "webhook":
-        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        body = orjson.dumps(alert_payload(alert, ctx["links"]))
         await send_webhook(
             ctx["http"],
             alert,
@@ -221,8 +221,7 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
             [alert],
             to=alert["email"],
             mail_from=ctx["config"].mail_from,
-            base_url=settings.base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=False,
         )
         await ctx["mailer"].send(msg)
@@ -364,8 +363,7 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             batch,
             to=batch[0]["email"],
             mail_from=config.mail_from,
-            base_url=ctx["settings"].base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=True,
         )
         ids = [a["id"] for a in batch]
