@@ -21,8 +21,10 @@ from api import (
     briefs,
     health,
     metrics,
+    open_data,
     openapi,
     opportunities,
+    performance,
     rules,
     sellers,
     tokens,
@@ -54,6 +56,8 @@ def operations() -> list[Operation]:
         *health.ROUTES,
         *metrics.ROUTES,
         *openapi.ROUTES,
+        *performance.ROUTES,
+        *open_data.ROUTES,
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ def _bool(value: str | None, default: bool = False) -> bool:
 
 
 MAX_API_PROCESSES = 64
+DEFAULT_OCDS_PREFIX = "ocds-mktplc"
 
 
 def parse_processes(value: str | None, name: str) -> int:
@@ -32,6 +34,16 @@ def parse_processes(value: str | None, name: str) -> int:
     return count
 
 
+def _ocds_prefix(value: str | None) -> str:
+    """An ocid prefix: letters, digits and hyphens (it starts every ocid, e.g. ocds-213czf)."""
+    if value is None:
+        return DEFAULT_OCDS_PREFIX
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", value):
+        raise SystemExit(f"MARKETPLACE_OCDS_PREFIX must be letters, digits and hyphens (such as"
+                         f" ocds-213czf), not {value!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None  # None: the embedded PostgreSQL under data_dir
@@ -45,6 +57,9 @@ class Settings:
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
     secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
     api_processes: int = 1  # API processes behind the port, each with its own index
+    # The ocid prefix of the open data (/open-data/ocds.json): register one with the Open
+    # Contracting Partnership ("ocds-" and six characters) before publishing for real.
+    ocds_prefix: str = DEFAULT_OCDS_PREFIX
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -71,6 +86,7 @@ class Settings:
             webhook_allow_private=_bool(get("WEBHOOK_ALLOW_PRIVATE")),
             public_url=get("PUBLIC_URL"),
             secret_key=get("SECRET_KEY"),
+            ocds_prefix=_ocds_prefix(get("OCDS_PREFIX")),
         )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
