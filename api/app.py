@@ -142,6 +142,7 @@ def create_app(
     app[SETTINGS] = settings
     setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
+    app[performance.CACHE] = {}
     ops = operations()
     app[OPERATIONS] = ops
     add_routes(app, ops)

@@ -24,7 +24,8 @@ from api.routing import Ctx, Operation, json_response
 from models import performance
 
 CACHE_SECONDS = 60.0
-_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("performance_cache", dict)
+# Set up empty by create_app (an application's state is fixed once it starts).
+CACHE: web.AppKey[dict[str, Any]] = web.AppKey("performance_cache", dict)
 
 GROUPING = (
     "Each month and category counts what happened to the briefs published in that month and "
@@ -129,12 +130,12 @@ def build(figures: performance.Figures, generated_at: datetime) -> dict[str, Any
 
 async def document(app: web.Application, conn: asyncpg.Connection) -> dict[str, Any]:
     """The public figures, from this process's cache when they are less than a minute old."""
-    cache = app.get(_CACHE)
+    cache = app[CACHE]
     now = time.monotonic()
-    if cache is not None and now - cache["at"] < CACHE_SECONDS:
+    if "doc" in cache and now - cache["at"] < CACHE_SECONDS:
         return dict(cache["doc"])
     doc = build(await performance.figures(conn), datetime.now(UTC))
-    app[_CACHE] = {"at": now, "doc": doc}
+    cache.update(at=now, doc=doc)
     return doc
 
 
