@@ -46,6 +46,7 @@ _TENDER_STATUS = {
     "published": "active", "closed": "complete", "awarded": "complete",
     "cancelled": "cancelled", "unsuccessful": "unsuccessful",
 }
+_CPV = re.compile(r"\d{8}(-\d)?")  # a CPV code, with or without its check digit
 _CHUNK = 64 * 1024  # bytes gathered before each write to the socket
 _FORMAT = "1"  # part of the ETag: bump when the shape of an export changes
 
@@ -155,7 +156,9 @@ def ocds_releases(row: asyncpg.Record | dict[str, Any], prefix: str) -> list[dic
             "id": "1",
             "description": row["role"] or row["category_label"] or row["category"],
             "classification": {
-                "scheme": "x_marketplace_category",
+                # A marketplace whose categories are CPV codes says so, so that readers (our
+                # own import-ocds too) take them as CPV; any other list is this marketplace's.
+                "scheme": "CPV" if _CPV.fullmatch(row["category"]) else "x_marketplace_category",
                 "id": row["category"],
                 "description": row["category_label"] or row["category"],
             },

@@ -27,7 +27,7 @@ CANDIDATE_COLOUR = "#b34700"  # dark orange: distinct from blue for colour-blind
 # contrast against white, and neighbours differ in lightness too.
 SERIES_COLOURS = (ACTIVE_COLOUR, CANDIDATE_COLOUR, "#00695c", "#6a1b9a")
 _CHAR_W = 7.0  # approximate width of a 12-px label character, for laying out the legend
-_MAX_X_LABELS = 12
+_MAX_X_LABELS = 8
 
 
 @dataclass(frozen=True, slots=True)
