@@ -194,9 +194,11 @@ def ocds_releases(row: asyncpg.Record | dict[str, Any], prefix: str) -> list[dic
             "status": "active",
             "suppliers": [supplier],
         }
-        # An award recorded here has its time; an imported one (the Digital Marketplace export
-        # has no award date) has none, and none is invented.
-        when = row["awarded_at"] or row["updated_at"]
+        # An award recorded here has its time. An imported one may have none (the Digital
+        # Marketplace export records no award date): the award gets no date, none is invented,
+        # and its release is dated by the only date the source gave, the brief's publication
+        # (which is also the date the importer gave the winner's past work).
+        when = row["awarded_at"] or published
         if row["awarded_at"] is not None:
             award["date"] = _iso(row["awarded_at"])
         party = {**supplier, "roles": ["supplier"],
