@@ -177,7 +177,7 @@ async def kick_delivery(app: web.Application) -> None:
     try:
         await asyncio.wait_for(redis.enqueue_job("deliver_alerts"), 2.0)
     except Exception as exc:
-        log.warning("could not enqueue delivery after a re-drive: %s", exc)
+        log.warning("could not enqueue delivery (the relay will): %s", exc)
 
 
 _SELLER = r"/api/v1/sellers/{id:\d+}"

@@ -18,14 +18,19 @@ from aiohttp import web
 from api import (
     alerts,
     audit,
+    awards,
     briefs,
     categories,
     claims,
     health,
+    invitations,
     metrics,
+    open_data,
     openapi,
     opportunities,
     outcomes,
+    performance,
+    responses,
     rules,
     sellers,
     tokens,
@@ -36,7 +41,7 @@ from api.limits import Limits, rate_limit_middleware, setup_limits, timeout_midd
 from api.metrics import Metrics
 from api.middleware import error_middleware, metrics_middleware, request_id_middleware
 from api.routing import Operation, add_routes
-from marketplace.settings import Settings
+from config.settings import Settings
 from models.db import create_pool
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,9 @@ def operations() -> list[Operation]:
         *categories.ROUTES,
         *briefs.ROUTES,
         *opportunities.ROUTES,
+        *responses.ROUTES,
+        *invitations.ROUTES,
+        *awards.ROUTES,
         *alerts.ROUTES,
         *rules.ROUTES,
         *outcomes.ROUTES,
@@ -60,6 +68,8 @@ def operations() -> list[Operation]:
         *health.ROUTES,
         *metrics.ROUTES,
         *openapi.ROUTES,
+        *performance.ROUTES,
+        *open_data.ROUTES,
     ]
 
 
@@ -90,7 +100,7 @@ async def _queue(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _live_index(app: web.Application) -> AsyncIterator[None]:
-    from workers.live_index import LiveMatcher, default_snapshot_path
+    from live import LiveMatcher, default_snapshot_path
 
     settings = app[SETTINGS]
     assert settings.database_url is not None
@@ -144,6 +154,7 @@ def create_app(
     app[SETTINGS] = settings
     setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
+    app[performance.CACHE] = {}
     ops = operations()
     app[OPERATIONS] = ops
     add_routes(app, ops)

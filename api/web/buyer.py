@@ -8,13 +8,18 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from api.alerts import kick_delivery
 from api.briefs import enqueue_after_commit, publish_in_transaction
+from api.errors import ApiError
+from api.invitations import invite as invite_sellers
+from api.invitations import is_open
 from api.keys import LIVE, POOL
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
 from models import briefs as briefs_repo
 from models import categories as categories_repo
+from models import invitations as invitations_repo
 from models import matches as matches_repo
 from models.accounts import Account
 from models.types import Brief
@@ -179,8 +184,10 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
         if row is None:
             return _not_found(request)
         shortlist: list[dict[str, Any]] = []
+        invited: set[int] = set()
         if row["status"] != "draft":
             shortlist = await matches_repo.list_for_brief(conn, row["id"], SHORTLIST_SIZE)
+            invited = await invitations_repo.invited_ids(conn, row["id"])
     if row["status"] == "draft" and request[ACCOUNT].role == "buyer":
         notice = "Draft saved." if request.query.get("saved") else ""
         preview = await preview_items(request, dict(row), row["organisation"])
@@ -194,8 +201,20 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
             "brief": row,
             "shortlist": shortlist,
             "published_now": bool(request.query.get("published")),
+            "invited": invited,
+            "can_invite": is_open(row),
+            "notice": _invited_notice(request.query.get("invited", "")),
         },
     )
+
+
+def _invited_notice(text: str) -> str:
+    if not text.isdigit() or len(text) > 4:
+        return ""
+    n = int(text)
+    if n == 0:
+        return "Those sellers were invited already."
+    return f"Invited {n} seller{'s' if n != 1 else ''}."
 
 
 @page("buyer", "admin")
@@ -206,9 +225,38 @@ async def shortlist_fragment(request: web.Request) -> web.StreamResponse:
         if row is None:
             return _not_found(request)
         items = await matches_repo.list_for_brief(conn, row["id"], SHORTLIST_SIZE)
+        invited = await invitations_repo.invited_ids(conn, row["id"])
     return render(
-        request, "buyer/_shortlist.html", {"items": items, "stored": True, "pending": not items}
+        request,
+        "buyer/_shortlist.html",
+        {"items": items, "stored": True, "pending": not items, "invited": invited,
+         "can_invite": is_open(row)},
     )
+
+
+@page("buyer", "admin")
+async def invite(request: web.Request) -> web.StreamResponse:
+    """The stored shortlist's "Invite" button: the ticked sellers (API rules, api.invitations)."""
+    brief_id = _brief_id(request)
+    if brief_id is None:
+        return _not_found(request)
+    raw = forms.values(request[FORM], "seller_id")
+    ids = [int(v) for v in raw if v.isdigit() and len(v) < 19]
+    if not ids or len(ids) != len(raw):
+        return error_page(request, 422, "Nobody to invite", "Tick at least one seller to invite.")
+    account = request[ACCOUNT]
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            row = await briefs_repo.get(conn, brief_id, for_update=True)
+            if not _owned(account, row):
+                return _not_found(request)
+            assert row is not None
+            result = await invite_sellers(conn, row, ids, account.id, via="web")
+    except ApiError as exc:
+        return error_page(request, exc.status, "Not invited", exc.message)
+    if result["alerted"]:
+        await kick_delivery(request.app)
+    return redirect(f"/buyer/briefs/{brief_id}?invited={len(result['invited'])}")
 
 
 async def _load_draft(
