@@ -71,18 +71,21 @@ def test_fit_moves_weight_to_the_signal_outcomes_follow() -> None:
     assert rules.alert_threshold == base.alert_threshold  # only the weights are learnt
 
 
-async def _record(pool: asyncpg.Pool, brief_id: int, shortlist: list[int], winner: int,
-                  not_for_me: int) -> None:
-    async with pool.acquire() as conn, conn.transaction():
+async def _record(client: TestClient, admin: dict[str, str], buyer: User, pool: asyncpg.Pool,
+                  brief_id: int, shortlist: list[int], winner: int, not_for_me: int) -> None:
+    """The stored shortlist as the match job writes it; the answer and the award through the
+    API (the award also makes the work the winner's past work: the fit must not learn it back).
+    """
+    async with pool.acquire() as conn:
         await matches.replace_shortlist(conn, brief_id, [
             {"seller_id": s, "score": 0.5, "rank": i + 1, "explanation": {}}
             for i, s in enumerate(shortlist)], 0)
-        await conn.execute(
-            "INSERT INTO responses (brief_id, seller_id, response, reason)"
-            " VALUES ($1, $2, 'not_for_me', 'skills')", brief_id, not_for_me)
-        await conn.execute(
-            "UPDATE briefs SET status = 'awarded', winner_seller_id = $2, awarded_at = now()"
-            " WHERE id = $1", brief_id, winner)
+    r = await client.post(f"/api/v1/sellers/{not_for_me}/opportunities/{brief_id}/response",
+                          headers=admin, json={"response": "not_for_me", "reason": "skills"})
+    assert r.status == 200, await r.text()
+    r = await client.post(f"/api/v1/briefs/{brief_id}/award", headers=buyer.headers,
+                          json={"seller_id": winner})
+    assert r.status == 200, await r.text()
 
 
 async def test_fit_api(
@@ -111,8 +114,8 @@ async def test_fit_api(
         brief_id = (await r.json())["id"]
         assert (await client.post(f"/api/v1/briefs/{brief_id}/publish",
                                   headers=other_buyer.headers)).status == 201
-        await _record(pool, brief_id, ids, winner=ids[2 * (b % 4)],
-                      not_for_me=ids[1 + 2 * (b % 4)])
+        await _record(client, admin, other_buyer, pool, brief_id, ids,
+                      winner=ids[2 * (b % 4)], not_for_me=ids[1 + 2 * (b % 4)])
     r = await client.post(url, json={}, headers=admin)
     assert r.status == 200, await r.text()
     proposal = await r.json()
