@@ -168,10 +168,11 @@ async def fit_rules(request: web.Request) -> web.StreamResponse:
     result = await what_if(request.app[POOL], request.app[LIVE], proposal, last_n=last_n)
     chart_ctx = await _chart_for(request, proposal, result, "")
     base = f"version {version}" if version else "the built-in defaults"
+    briefs = f"{info['briefs']} brief" + ("" if info["briefs"] == 1 else "s")
+    pairs = f"{info['pairs']} pair" + ("" if info["pairs"] == 1 else "s")
     notice = (
-        f"Proposed weights fitted on {info['briefs']} briefs with outcomes"
-        f" ({info['pairs']} pairs of sellers), starting from {base}. Nothing is active until"
-        " you activate it."
+        f"Proposed weights fitted on {briefs} with outcomes ({pairs} of sellers), starting"
+        f" from {base}. Nothing is active until you activate it."
     )
     return await _render_rules(
         request,

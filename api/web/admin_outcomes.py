@@ -76,6 +76,7 @@ async def outcomes_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "admin/outcomes.html",
-        {"data": data, "categories": categories, "values": raw, "errors": errors},
+        {"data": data, "categories": categories, "values": raw, "errors": errors,
+         "labels": {c["id"]: c["label"] for c in categories}},
         status=422 if errors else 200,
     )
