@@ -29,9 +29,14 @@ from yarl import URL
 
 from models.netguard import is_public_address
 
-__all__ = ["UnsafeUrl", "check_webhook_target", "is_public_address"]
+__all__ = ["WEBHOOK_SECRET_NEEDED", "UnsafeUrl", "check_webhook_target", "is_public_address"]
 
 RESOLVE_TIMEOUT = 2.0
+# A webhook is saved only with a secret: every delivery is signed with it, and a receiver
+# could not tell an unsigned delivery from a forgery.
+WEBHOOK_SECRET_NEEDED = (
+    "give a webhook secret (16 characters or more): every delivery is signed with it"
+)
 
 
 class UnsafeUrl(ValueError):

@@ -21,8 +21,9 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from models.netguard import is_public_address
 from workers.config import WorkerConfig
-from workers.http1 import Http1Client, HttpError, RefusedAddress, is_public
+from workers.http1 import Http1Client, HttpError, RefusedAddress
 from workers.unsubscribe import unsubscribe_url
 
 log = logging.getLogger("workers.delivery")
@@ -122,7 +123,7 @@ def check_webhook_url(url: str, *, allow_private: bool) -> None:
         if host.lower() == "localhost" or host.lower().endswith(".localhost"):
             raise DeliveryError("webhook host is loopback", permanent=True) from None
         return
-    if not is_public(host):
+    if not is_public_address(host):
         raise DeliveryError("webhook address is not public", permanent=True)
 
 
@@ -149,13 +150,16 @@ async def send_webhook(
     if not url:
         raise DeliveryError("seller has no webhook URL any more", permanent=True)
     check_webhook_url(url, allow_private=allow_private)
-    secret = alert.get("webhook_secret") or ""
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": str(alert["id"]),
-        "X-Marketplace-Signature": sign(secret, body, int(time.time())),
         "X-Marketplace-Event": "opportunity.matched",
     }
+    secret = alert.get("webhook_secret")
+    # A secret is required when a webhook is saved; a row without one (saved before that rule)
+    # gets no signature header at all rather than a MAC under an empty, guessable key.
+    if secret:
+        headers["X-Marketplace-Signature"] = sign(secret, body, int(time.time()))
     try:
         status = await client.post(url, body, headers)
     except RefusedAddress as exc:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.keys import POOL, SETTINGS
-from api.netguard import UnsafeUrl, check_webhook_target
+from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
 from models import audit, preferences
@@ -93,12 +93,17 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         problem = await _webhook_problem(request, fields["webhook_url"])
         if problem:
             errors["webhook_url"] = problem
+    seller_id = _seller_id(request)
+    if fields.get("webhook_url") and not fields.get("webhook_secret"):
+        async with request.app[POOL].acquire() as conn:
+            stored = await preferences.get(conn, seller_id)
+        if not (stored and stored.get("webhook_secret")):
+            errors.setdefault("webhook_secret", WEBHOOK_SECRET_NEEDED)
     if errors:
         values = dict(form)
         values["categories"] = forms.values(form, "categories")
         values["paused"] = forms.text(form, "paused") == "on"
         return _render_settings(request, values, errors, status=422)
-    seller_id = _seller_id(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await preferences.upsert(conn, seller_id, fields)
         changed = sorted(k for k in fields if k != "webhook_secret")

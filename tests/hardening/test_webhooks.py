@@ -109,6 +109,47 @@ async def test_api_refuses_private_webhooks_at_save_time(serve: Serve) -> None:
         assert r.status == 200  # tests and local demos only
 
 
+async def test_api_requires_a_secret_for_a_webhook(serve: Serve) -> None:
+    async with serve(webhook_allow_private=True) as world, aiohttp.ClientSession() as http:
+        url = world.url(f"/api/v1/sellers/{world.ids['seller']}/alert-preferences")
+        h = world.headers("seller")
+        hook = {"frequency": "instant", "webhook_url": "http://127.0.0.1:9/hook"}
+        for body in (hook, {**hook, "webhook_secret": None}):
+            r = await http.put(url, json=body, headers=h)
+            assert r.status == 422, body
+            details = (await r.json())["error"]["details"]
+            assert [d["field"] for d in details] == ["webhook_secret"]
+        r = await http.put(url, json={**hook, "webhook_secret": "s" * 20}, headers=h)
+        assert r.status == 200 and (await r.json())["webhook_secret_set"] is True
+        r = await http.put(url, json=hook, headers=h)  # omitted: the stored secret is kept
+        assert r.status == 200 and (await r.json())["webhook_secret_set"] is True
+        r = await http.put(url, json={**hook, "webhook_secret": None}, headers=h)
+        assert r.status == 422  # clearing the secret of a webhook
+
+
+async def test_a_webhook_without_a_secret_is_sent_unsigned() -> None:
+    """Rows saved before secrets were required: no signature under an empty key."""
+    seen: list[dict[str, str]] = []
+    app = web.Application()
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(text="ok")
+
+    app.router.add_post("/hook", hook)
+    async with receiver(app) as (port, _):
+        session = delivery.make_http_client(CONFIG, allow_private=True)
+        try:
+            for secret in (None, "", "s" * 20):
+                alert = {"id": 7, "webhook_url": f"http://127.0.0.1:{port}/hook",
+                         "webhook_secret": secret}
+                await send_webhook(session, alert, b"{}", config=CONFIG, allow_private=True)
+        finally:
+            await session.close()
+    assert ["X-Marketplace-Signature" in h for h in seen] == [False, False, True]
+    assert all(h["Idempotency-Key"] == "7" for h in seen)
+
+
 # ---- send time (workers.delivery, owned by WORKERS; checked here against a real receiver) ----
 
 

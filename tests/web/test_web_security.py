@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import Market, csrf_of
+from tests.web.conftest import Market, csrf_of, sign_in
 
 OFF_SITE = [
     "/\\evil.example/x", "//evil.example/x", "/\\/evil.example", "https://evil.example/",
@@ -51,3 +51,21 @@ async def test_every_answer_carries_the_security_headers(client: TestClient, pat
     assert resp.headers.get("X-Content-Type-Options") == "nosniff"
     server = resp.headers.get("Server", "")
     assert "aiohttp" not in server.lower() and "python" not in server.lower()
+
+
+async def test_a_webhook_needs_a_secret_on_the_settings_page(
+    client: TestClient, market: Market
+) -> None:
+    sign_in(client, market.seller_token)
+    csrf = csrf_of(await (await client.get("/seller/settings")).text())
+    form = {"csrf_token": csrf, "frequency": "instant", "min_score": "0",
+            "webhook_url": "http://127.0.0.1:9/hook"}
+    bad = await client.post("/seller/settings", data=form, allow_redirects=False)
+    assert bad.status == 422
+    assert "every delivery is signed with it" in await bad.text()
+    ok = await client.post("/seller/settings", data={**form, "webhook_secret": "s" * 20},
+                           allow_redirects=False)
+    assert ok.status == 303
+    # The stored secret is kept when the field is left empty.
+    again = await client.post("/seller/settings", data=form, allow_redirects=False)
+    assert again.status == 303
