@@ -2,7 +2,9 @@
 
 Seller profiles come only from wins published before --split-date; each later award whose
 winner had an earlier win is a query, and the candidates are every seller with an earlier
-win. Each ranker orders all candidates; the metrics say where the real winner landed.
+win. Each ranker orders all candidates; the metrics say where the real winner landed. The
+outcomes come from a Digital Marketplace opportunity CSV (--opportunities) or from OCDS awards
+(--ocds; see `matcher.ocds.build_ocds_eval_set` for its rules).
 Ours needs no server. The PostgreSQL peer uses MARKETPLACE_DATABASE_URL when set (a temporary
 table only), else an embedded PostgreSQL in a temporary folder that is removed afterwards.
 
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from tqdm import tqdm
 
 from marketplace.peers import Ranks, bm25_ranks, postgres_fts_ranks
 from matcher.metrics import rank_of, summarise
+from matcher.ocds import build_ocds_eval_set, read_ocds
 from matcher.outcomes import (
     EvalSet,
     Opportunity,
@@ -76,12 +80,51 @@ def ours_ranks(evalset: EvalSet, rules: Any = None, *, progress: bool = False) -
 def fit_split_date(opps: Sequence[Opportunity], split: date) -> date:
     """The date that leaves about half of the awards before `split` on each side of it: the
     earlier half builds profiles, the later half are the training queries."""
-    dates = sorted(
-        o.published_at for o in opps if o.awarded and o.published_at and o.published_at < split
-    )
+    return _half_date([o.published_at for o in opps if o.awarded and o.published_at], split)
+
+
+def _half_date(award_dates: Sequence[date], split: date) -> date:
+    dates = sorted(d for d in award_dates if d < split)
     if len(dates) < 4:
-        raise EvalError(f"too few awarded opportunities before {split} to fit on ({len(dates)})")
+        raise EvalError(f"too few awards before {split} to fit on ({len(dates)})")
     return dates[len(dates) // 2]
+
+
+@dataclass
+class EvalSource:
+    """Past outcomes from one source: `build(split, until)` gives the evaluation set (profiles
+    before `split`, queries from it until `until`); `award_dates` place the fitting split."""
+
+    build: Callable[[date, date | None], EvalSet]
+    award_dates: list[date]
+    errors: list[str] = field(default_factory=list)  # bad rows or releases, one line each
+
+
+def opportunities_source(path: str) -> EvalSource:
+    opps, errors = read_opportunities(path)
+    return EvalSource(
+        build=lambda split, until: build_eval_set(opps, split, until),
+        award_dates=[o.published_at for o in opps if o.awarded and o.published_at],
+        errors=[f"{path}: line {e.line}: {e.message}" for e in errors],
+    )
+
+
+def ocds_source(path: str) -> EvalSource:
+    awards, errors = read_ocds(path)
+    return EvalSource(
+        build=lambda split, until: build_ocds_eval_set(awards, split, until),
+        award_dates=[a.date for a in awards],
+        errors=[f"{path}: {e}" for e in errors],
+    )
+
+
+def load_source(args: argparse.Namespace) -> EvalSource:
+    """The one outcome source the command line names (argparse makes them exclusive)."""
+    if getattr(args, "ocds", None):
+        return ocds_source(args.ocds)
+    if getattr(args, "opportunities", None):
+        return opportunities_source(args.opportunities)
+    raise EvalError("give one of --opportunities CSV or --ocds FILE")
 
 
 async def _postgres_ranks(evalset: EvalSet, progress: bool) -> dict[str, Ranks]:
@@ -121,7 +164,14 @@ def _timed(results: dict[str, Any], timings: dict[str, float], key: str,
 
 
 def evaluate(
-    opps: Sequence[Opportunity],
+    opps: Sequence[Opportunity], split: date, **options: Any
+) -> dict[str, Any]:
+    """Every ranker on one split of opportunity data (see `evaluate_set`)."""
+    return evaluate_set(build_eval_set(opps, split), split, **options)
+
+
+def evaluate_set(
+    evalset: EvalSet,
     split: date,
     *,
     rules: Any = None,
@@ -131,8 +181,8 @@ def evaluate(
     progress: bool = False,
     ours: Callable[[EvalSet, Any], Ranks] | None = None,
 ) -> dict[str, Any]:
-    """Every ranker on one split. `ours` replaces our ranker (tests without a matcher)."""
-    evalset = build_eval_set(opps, split)
+    """Every ranker on one evaluation set. `ours` replaces our ranker (tests without a
+    matcher)."""
     rank_ours = ours or (lambda es, r: ours_ranks(es, r, progress=progress))
     results: dict[str, Any] = {
         "n_queries": len(evalset.queries),
@@ -199,15 +249,15 @@ def _load_rules(path: str | None) -> Any:
         raise EvalError(f"invalid rules in {path}: {exc}") from exc
 
 
-def _fit(opps: Sequence[Opportunity], split: date, base: Any, out: str,
+def _fit(source: EvalSource, split: date, base: Any, out: str,
          progress: bool) -> tuple[Any, dict[str, Any]]:
     try:
         from matcher.fit import fit_rules
     except ImportError as exc:
         raise EvalError(f"--fit is not available: {exc}") from exc
 
-    fit_split = fit_split_date(opps, split)
-    train = build_eval_set(opps, fit_split, until=split)
+    fit_split = _half_date(source.award_dates, split)
+    train = source.build(fit_split, split)
     if not train.queries:
         raise EvalError(f"no training queries between {fit_split} and {split}")
     fitted = fit_rules(train, base)
@@ -226,24 +276,24 @@ def run_eval(args: argparse.Namespace) -> int:
             raise EvalError(f"--split-date must be YYYY-MM-DD, not {args.split_date!r}") from exc
         if args.fit and not args.out:
             raise EvalError("--fit needs --out FILE for the proposed rules")
-        opps, errors = read_opportunities(args.opportunities)
-        for error in errors:
-            print(f"{args.opportunities}: line {error.line}: {error.message}", file=sys.stderr)
+        source = load_source(args)
+        for error in source.errors:
+            print(error, file=sys.stderr)
         have_ours = _matcher_available()
         if not have_ours:
             log.warning("matcher.Matcher is not available: evaluating the peers only")
         rules = _load_rules(args.rules) if have_ours else None
         fitted, fit_info = None, None
         if args.fit and have_ours:
-            fitted, fit_info = _fit(opps, split, rules, args.out, progress)
-        results = evaluate(opps, split, rules=rules, fitted_rules=fitted,
+            fitted, fit_info = _fit(source, split, rules, args.out, progress)
+        results = evaluate_set(source.build(split, None), split, rules=rules, fitted_rules=fitted,
                            peers=not args.no_peers, include_ours=have_ours, progress=progress)
     except (EvalError, OutcomesFileError) as exc:
         print(f"marketplace eval: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, EvalError) else 1
     if fit_info is not None:
         results["fit"] = fit_info
-    results["row_errors"] = len(errors)
+    results["row_errors"] = len(source.errors)
     if args.json:
         print(json.dumps(results))
     else:

@@ -22,6 +22,7 @@ import numpy as np
 
 from models.types import Brief, Seller
 
+from .calibration import calibrate
 from .explain import explain_all, term_contributions
 from .index import _ANYWHERE_LOC, _UNTRACKED_LOC, MAX_CATEGORIES, SellerIndex, day_number
 from .rules import SIGNALS, Rules
@@ -34,9 +35,10 @@ MAX_QUERY_TERMS = 32  # the strongest query terms carry the ranking; the tail co
 @dataclass(slots=True)
 class Match:
     seller_id: int
-    score: float
+    score: float  # calibrated: the share of past winners this match reaches (calibration.py)
     rank: int
     explanation: dict[str, Any] = field(default_factory=dict)
+    raw_score: float = 0.0  # the weighted mean of the signals, before calibration
 
 
 @dataclass(slots=True)
@@ -159,8 +161,13 @@ class Matcher:
             skill[hit] = skill_vals[pos[hit]]
             stage1[hit] = before[pos[hit]]
         final = stage1.astype(np.float64) + w_skills * skill
-        keep = final >= q.rules.shortlist_threshold - 1e-12
-        pool, final, skill = pool[keep], final[keep], skill[keep]
+        calibrated = calibrate(final, q.rules.calibration)
+        # Only evidence of doing the work makes a match: words of the brief in the seller's
+        # profile, a skill asked for, or the role. Priors (past wins, buyer, category,
+        # location, SME) reorder the sellers that match; alone they never make one.
+        keep = (_evidence(index, q, pieces, pool, skill)
+                & (calibrated >= q.rules.shortlist_threshold - 1e-12))
+        pool, final, skill, calibrated = pool[keep], final[keep], skill[keep], calibrated[keep]
         order = np.lexsort((index.ids.data[pool], -final))[:top_k]  # ties: lower id first
         chosen = pool[order]
         terms_of = term_contributions(index, q, chosen, pieces["postings"])
@@ -168,9 +175,12 @@ class Matcher:
         signals[:, SIGNALS.index("skills")] = skill[order]
         explanations = explain_all(index, q, chosen, signals, weights, scorer, terms_of)
         ids = index.ids.data[chosen].tolist()
-        scores = np.clip(final[order], 0.0, 1.0).tolist()
-        return [Match(seller_id=i, score=round(s, 6), rank=rank, explanation=e)
-                for rank, (i, s, e) in enumerate(zip(ids, scores, explanations, strict=True), 1)]
+        scores = np.clip(calibrated[order], 0.0, 1.0).tolist()
+        raws = np.clip(final[order], 0.0, 1.0).tolist()
+        return [Match(seller_id=i, score=round(s, 6), rank=rank, explanation=e,
+                      raw_score=round(r, 6))
+                for rank, (i, s, r, e) in enumerate(
+                    zip(ids, scores, raws, explanations, strict=True), 1)]
 
     def compact(self) -> None:
         """Fold sellers added or updated since `fit` into the main index structures.
@@ -251,6 +261,18 @@ def _query_vector(index: SellerIndex, brief: Brief, rules: Rules) -> tuple[np.nd
         ids, vec = ids[keep], vec[keep]
     vec /= np.linalg.norm(vec) or 1.0
     return ids, vec
+
+
+def _evidence(index: SellerIndex, q: Query, pieces: dict[str, Any], rows: np.ndarray,
+              skill: np.ndarray) -> np.ndarray:
+    """Per row: does the seller show evidence of doing this work (text, skills or role)?"""
+    has = (pieces["text"][rows] > 0) | (skill > 0)
+    role = pieces["sparse"].get("role")
+    if role is not None and len(role[0]):
+        role_rows = role[0]
+        pos = np.minimum(np.searchsorted(role_rows, rows), len(role_rows) - 1)
+        has |= role_rows[pos] == rows
+    return has  # type: ignore[no-any-return]
 
 
 def _has_phrase(text: str, phrase: str) -> bool:

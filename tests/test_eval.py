@@ -20,9 +20,9 @@ from marketplace.peers import bm25_ranks, or_tsquery, postgres_fts_ranks
 from matcher.metrics import rank_of
 from matcher.outcomes import EvalSet, Query, read_opportunities
 from models.types import Brief, CaseStudy, Seller
-from tests.conftest import SHARED_DATA
+from tests.conftest import OPPORTUNITIES_CSV
 
-DEV_CSV = SHARED_DATA / "dos-opportunities-2016-2017.csv"
+DEV_CSV = OPPORTUNITIES_CSV
 METRIC_KEYS = {"n_queries", "recall@1", "recall@10", "mrr", "ndcg@10"}
 
 

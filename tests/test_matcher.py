@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,9 +14,9 @@ from matcher import SIGNALS, Match, Matcher, Rules, RulesError
 from matcher.text import TOKEN_RE, canonical, is_anywhere, norm_org
 from matcher.tokenize import tokenize_docs
 from models.types import Brief, CaseStudy, Seller
+from tests.conftest import BRIEFS_JSONL
 
-BRIEFS_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / (
-    "dos-briefs-2019-2020.jsonl")
+BRIEFS_FILE = BRIEFS_JSONL
 
 
 def _lines(text: str | None) -> list[str]:
@@ -25,7 +24,7 @@ def _lines(text: str | None) -> list[str]:
 
 
 def real_brief(brief_id: int) -> Brief:
-    """One of the 89 real Digital Marketplace briefs, as a Brief."""
+    """One of the real Digital Marketplace briefs (the vendored slice), as a Brief."""
     for line in BRIEFS_FILE.read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         if d["id"] == brief_id:
