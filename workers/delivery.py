@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import logging
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -175,6 +176,15 @@ async def send_webhook(
 # E-mail
 
 
+def header_text(value: str, limit: int = 200) -> str:
+    """Text for a mail header: str.split() breaks on every Unicode line and paragraph separator
+    (U+2028, U+2029, NEL) as well as on CR, LF and other whitespace, and the email package
+    refuses a header holding any of them, so they become single spaces; other control
+    characters are dropped. Non-ASCII text is then RFC 2047-encoded by the email policy."""
+    text = " ".join(value.split())
+    return "".join(c for c in text if unicodedata.category(c) != "Cc")[:limit]
+
+
 def _money(value: Any) -> str:
     return f"£{float(value):,.0f}" if value is not None else "not stated"
 
@@ -227,7 +237,7 @@ def build_email(
         msg["Subject"] = f"{len(alerts)} new opportunit{'y' if len(alerts) == 1 else 'ies'} for you"
         intro = f"Hello {first['seller_name']},\n\nThese opportunities match your profile:\n"
     else:
-        msg["Subject"] = f"New opportunity: {first['title']}"[:200]
+        msg["Subject"] = header_text(f"New opportunity: {first['title']}")
         intro = f"Hello {first['seller_name']},\n\nA new opportunity matches your profile:\n"
     blocks = "\n\n".join(_brief_block(a, base_url) for a in alerts)
     footer = (
