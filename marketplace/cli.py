@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Digital Marketplace opportunity-data CSV")
     source.add_argument("--ocds", metavar="FILE",
                         help="OCDS 1.1 release package, record package or JSON lines of releases")
+    source.add_argument(
+        "--from-db", action="store_true",
+        help="the service's own awards (recorded or imported), read from MARKETPLACE_DATABASE_URL"
+        " or the embedded default",
+    )
     p.add_argument(
         "--split-date", required=True,
         help="YYYY-MM-DD: profiles before, queries on/after (the publication date of an "
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from marketplace.logs import setup_logging
+    from config.logs import setup_logging
 
     setup_logging(verbose=args.verbose)
     if args.command == "eval":

@@ -304,8 +304,8 @@ async def apply_each(
 async def with_database(work: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
     """Run `work` on a migrated database: MARKETPLACE_DATABASE_URL, else the embedded one
     under MARKETPLACE_DATA_DIR (started for the job and stopped after it)."""
+    from config.settings import Settings
     from marketplace.embedded import EmbeddedServices
-    from marketplace.settings import Settings
     from models.db import connect
     from models.migrate import migrate
 
