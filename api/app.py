@@ -25,9 +25,11 @@ from api import (
     health,
     invitations,
     metrics,
+    open_data,
     openapi,
     opportunities,
     outcomes,
+    performance,
     responses,
     rules,
     sellers,
@@ -66,6 +68,8 @@ def operations() -> list[Operation]:
         *health.ROUTES,
         *metrics.ROUTES,
         *openapi.ROUTES,
+        *performance.ROUTES,
+        *open_data.ROUTES,
     ]
 
 
@@ -150,6 +154,7 @@ def create_app(
     app[SETTINGS] = settings
     setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
+    app[performance.CACHE] = {}
     ops = operations()
     app[OPERATIONS] = ops
     add_routes(app, ops)

@@ -35,7 +35,7 @@ def read_awards() -> tuple[list[Opportunity], list[RowError]]:
     rows were checked on the way in), as `read_opportunities` returns a file's."""
     import asyncpg
 
-    from marketplace.settings import Settings
+    from config.settings import Settings
 
     settings = Settings.from_env()
     try:
