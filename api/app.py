@@ -36,6 +36,7 @@ from api import (
     tokens,
 )
 from api.auth import bootstrap_admin
+from api.headers import setup_security_headers
 from api.keys import LIVE, METRICS, OPERATIONS, POOL, QUEUE, SETTINGS
 from api.limits import Limits, rate_limit_middleware, setup_limits, timeout_middleware
 from api.metrics import Metrics
@@ -152,6 +153,7 @@ def create_app(
         client_max_size=MAX_BODY,
     )
     app[SETTINGS] = settings
+    setup_security_headers(app)
     setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
     app[performance.CACHE] = {}

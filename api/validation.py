@@ -15,11 +15,13 @@ from api.limits import LIMITS, RequestTimeout
 
 M = TypeVar("M", bound=BaseModel)
 
-# One line of text: no control characters at all. PostgreSQL cannot store NUL, and the others
-# are never legitimate in a name or title.
-_LINE = r"^[^\x00-\x1f\x7f]*$"
-# Free text: tabs and newlines are fine, other control characters are not.
-_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# One line of text: no control characters (C0, DEL, C1) and no line or paragraph separator
+# (U+2028, U+2029; NEL is C1). PostgreSQL cannot store NUL, a separator in a title breaks the
+# subject of every alert e-mail sent for it, and none is ever legitimate in a name or title.
+_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+# Free text: tabs and newlines are fine (so are line separators pasted from an editor), other
+# control characters are not.
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_LINE)]
 Line = Annotated[str, StringConstraints(max_length=200, pattern=_LINE)]

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from api.errors import ApiError
 from api.keys import POOL, SETTINGS
-from api.netguard import UnsafeUrl, check_webhook_target
+from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
 from api.responses import record_response
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
@@ -166,6 +166,12 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         problem = await _webhook_problem(request, fields["webhook_url"])
         if problem:
             errors["webhook_url"] = problem
+    seller_id = _seller_id(request)
+    if fields.get("webhook_url") and not fields.get("webhook_secret"):
+        async with request.app[POOL].acquire() as conn:
+            stored = await preferences.get(conn, seller_id)
+        if not (stored and stored.get("webhook_secret")):
+            errors.setdefault("webhook_secret", WEBHOOK_SECRET_NEEDED)
     if errors:
         values = dict(form)
         values["categories"] = forms.values(form, "categories")
