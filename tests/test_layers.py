@@ -122,3 +122,19 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node)
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_pages_do_not_call_the_api_handlers() -> None:
+    """The web pages and the JSON API share actions through api/services, never by importing
+    each other's handler modules (a handler module is one that declares ROUTES)."""
+    handlers = {
+        _module_name(p) for p in (ROOT / "api").glob("*.py")
+        if "\nROUTES = " in p.read_text(encoding="utf-8")
+    }
+    assert {"api.briefs", "api.alerts", "api.rules"} <= handlers
+    bad = sorted(
+        f"{module} imports {target}"
+        for module, targets in _graph().items() if module.startswith("api.web")
+        for target in targets if target in handlers
+    )
+    assert not bad, "\n".join(bad)
