@@ -9,7 +9,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
+from api.categories import check_categories, list_fields
 from api.errors import NotFound, ValidationFailed, field_error
+from api.netguard import WEBHOOK_SECRET_NEEDED
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.services import alerts as services
 from api.services.alerts import PreferencesIn
@@ -100,6 +102,7 @@ async def get_preferences(ctx: Ctx) -> web.StreamResponse:
 async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     seller_id = await _seller(ctx)
     body = await ctx.body(PreferencesIn)
+    await check_categories(ctx.conn, list_fields("categories", body.categories))
     if body.webhook_url is not None:
         problem = await services.webhook_problem(ctx.app, body.webhook_url)
         if problem:
@@ -108,6 +111,13 @@ async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     fields = body.model_dump()
     if "webhook_secret" not in body.model_fields_set:
         fields.pop("webhook_secret")
+    if body.webhook_url and not body.webhook_secret:
+        stored = await preferences.get(ctx.conn, seller_id)
+        if "webhook_secret" in fields or not (stored and stored.get("webhook_secret")):
+            raise ValidationFailed(
+                "a webhook needs a secret",
+                details=[field_error("webhook_secret", WEBHOOK_SECRET_NEEDED)],
+            )
     row = await services.save_preferences(ctx.conn, seller_id, ctx.user.id, fields)
     return json_response(_prefs_json(seller_id, row))
 

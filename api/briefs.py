@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_brief_access
+from api.categories import check_categories
 from api.errors import Conflict, ValidationFailed
 from api.keys import LIVE, METRICS
 from api.routing import Ctx, Operation, json_response
@@ -144,6 +145,7 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(BriefDraft)
     fields = body.model_dump()
+    await check_categories(ctx.conn, [("category", body.category)])
     if fields["organisation"] is None:
         fields["organisation"] = ctx.user.organisation
     row = await briefs.create(ctx.conn, fields, buyer_account_id=ctx.user.id)
@@ -181,6 +183,7 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
     if row["status"] != "draft":
         raise Conflict(f"only a draft can be changed; this brief is {row['status']}")
     fields = body.model_dump(exclude_unset=True)
+    await check_categories(ctx.conn, [("category", fields.get("category") or "")])
     updated = await briefs.update(ctx.conn, brief_id, fields)
     assert updated is not None
     await audit.record(

@@ -7,9 +7,11 @@ import re
 import time
 from typing import Annotated, Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from api.categories import check_categories
 from api.errors import NotFound, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
@@ -143,9 +145,17 @@ async def get_rule_version(ctx: Ctx) -> web.StreamResponse:
     return json_response(rules_json(row))
 
 
+async def check_rule_categories(conn: asyncpg.Connection, rules: Rules) -> None:
+    """Per-category overrides must name categories from the list."""
+    await check_categories(conn, [
+        (f"rules.category_overrides.{c}", c) for c in rules.category_overrides
+    ])
+
+
 async def create_rules(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(RulesIn)
     rules = _parse_rules(body.rules)
+    await check_rule_categories(ctx.conn, rules)
     version = await services.create(
         ctx.conn, rules.to_dict(), body.note, ctx.user.id, activate_it=body.activate)
     row = await rules_repo.get_version(ctx.conn, version)

@@ -76,6 +76,15 @@ async def _alert_rows(
     return rows
 
 
+def _kept(matches: list[Any], rules: Any) -> list[Any]:
+    """What is stored of a brief's matches (best first): the shortlist a buyer reads (the
+    best `shortlist_size`) and every match that reaches the alert threshold, so that each
+    alerted seller sees the brief among its opportunities."""
+    size = int(_rule(rules, "shortlist_size", SHORTLIST_SIZE))
+    threshold = float(_rule(rules, "alert_threshold", 0.0))
+    return [m for m in matches if m.rank <= size or m.score >= threshold]
+
+
 def _waves(top_k: int, indexed: int) -> list[int]:
     waves = []
     k = FIRST_WAVE
@@ -121,6 +130,9 @@ async def match_brief(
         last = i == len(waves) - 1
         matches, rules, version = await live.match_versioned(brief, k)
         last = last or len(matches) < k  # fewer matches than asked: this is all of them
+        kept = _kept(matches, rules)
+        last = last or len(kept) < len(matches)  # the rest is neither shortlisted nor alerted
+        matches = kept
         max_alerts = int(_rule(rules, "max_alerts_per_brief", 100))
         async with ctx["pool"].acquire() as conn:
             rows = await _alert_rows(conn, brief, matches, rules, max_alerts)
@@ -194,7 +206,7 @@ async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = No
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
     settings = ctx["settings"]
     if alert["channel"] == "webhook":
-        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        body = orjson.dumps(alert_payload(alert, ctx["links"]))
         await send_webhook(
             ctx["http"],
             alert,
@@ -209,8 +221,7 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
             [alert],
             to=alert["email"],
             mail_from=ctx["config"].mail_from,
-            base_url=settings.base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=False,
         )
         await ctx["mailer"].send(msg)
@@ -352,8 +363,7 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             batch,
             to=batch[0]["email"],
             mail_from=config.mail_from,
-            base_url=ctx["settings"].base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=True,
         )
         ids = [a["id"] for a in batch]

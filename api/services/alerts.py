@@ -82,12 +82,13 @@ async def redrive(conn: asyncpg.Connection, alert_id: int, actor_id: int) -> asy
 
 
 async def kick_delivery(app: web.Application) -> None:
-    """Ask a worker to deliver due alerts now rather than wait for the relay's next tick (best
-    effort: the relay still picks them up if the queue is unreachable)."""
+    """Ask a worker to deliver due alerts now (after a re-drive, an invitation, an award)
+    rather than wait for the relay's next tick (best effort: the relay still picks them up if
+    the queue is unreachable)."""
     redis = app[QUEUE].redis
     if redis is None:
         return
     try:
         await asyncio.wait_for(redis.enqueue_job("deliver_alerts"), 2.0)
     except Exception as exc:
-        log.warning("could not enqueue delivery after a re-drive: %s", exc)
+        log.warning("could not enqueue delivery (the relay will): %s", exc)
