@@ -143,3 +143,17 @@ def test_pages_do_not_call_the_api_handlers() -> None:
         for target in targets if target in handlers
     )
     assert set(bad) - not_yet == set(), "\n".join(sorted(set(bad) - not_yet))
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    """README.md's settings tables name every variable config/settings.py reads."""
+    from dataclasses import fields
+
+    from config.settings import PREFIX, WORKER_PREFIX, Environment, WorkerConfig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = [f"{PREFIX}{name.upper()}" for name in Environment.model_fields]
+    names += [f"{WORKER_PREFIX}{f.name.upper()}" for f in fields(WorkerConfig)]
+    assert len(names) > 30
+    missing = [n for n in names if f"| `{n}` |" not in readme]
+    assert not missing, missing
