@@ -134,7 +134,7 @@ def _sentence(index: SellerIndex, q: Query, row: int, ranked: list[tuple[str, fl
     shown = [name for name, value in ranked if value > 0][:3]
     if "buyer" not in shown and any(n == "buyer" and v > 0 for n, v in ranked):
         shown.append("buyer")
-    for name, value in ranked:
+    for name, _value in ranked:
         if name not in shown:
             continue
         if name == "text" and top_terms:
