@@ -4,7 +4,7 @@ outcomes SQL that reads across matches, alerts, responses, invitations and award
 
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -73,9 +73,7 @@ async def funnel_rows(
     sme) where n counts (brief, seller) pairs and sme those whose seller is an SME now.
     """
     since_at = None
-    if since is not None:
-        from datetime import datetime
-
+    if since is not None:  # the start of that day in UTC
         since_at = datetime(since.year, since.month, since.day, tzinfo=UTC)
     args = (since_at, category, rules_version)
     steps = list(await conn.fetch(_FUNNEL, *args))
