@@ -46,6 +46,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.matching
 
 eval: $(STAMP)
+	@test -f $(SHARED_DATA)/dos-opportunities-2016-2017.csv || { echo "error: make eval needs \
+	$(SHARED_DATA)/dos-opportunities-2016-2017.csv (real data, not in the repository); give \
+	SHARED_DATA=DIR, or run: marketplace eval --opportunities FILE" >&2; exit 2; }
 	$(BIN)/marketplace eval --opportunities $(SHARED_DATA)/dos-opportunities-2016-2017.csv --split-date 2017-07-01
 
 clean:

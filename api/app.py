@@ -36,7 +36,7 @@ from api.limits import Limits, rate_limit_middleware, setup_limits, timeout_midd
 from api.metrics import Metrics
 from api.middleware import error_middleware, metrics_middleware, request_id_middleware
 from api.routing import Operation, add_routes
-from marketplace.settings import Settings
+from config.settings import Settings
 from models.db import create_pool
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ async def _queue(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _live_index(app: web.Application) -> AsyncIterator[None]:
-    from workers.live_index import LiveMatcher, default_snapshot_path
+    from live import LiveMatcher, default_snapshot_path
 
     settings = app[SETTINGS]
     assert settings.database_url is not None

@@ -29,7 +29,7 @@ from api.validation import (
     Tags,
     Text,
 )
-from marketplace.logs import request_id
+from config.logs import request_id
 from models import audit, briefs, matches, outbox
 from models.briefs import brief_json, row_to_brief
 from models.types import CATEGORIES, Brief

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,7 +29,11 @@ from typing import TypeVar
 from models.types import CATEGORIES, Brief, CaseStudy, Seller
 
 T = TypeVar("T")
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The real data the benchmarks compose their corpus from (ESCO texts, the Digital Marketplace
+# briefs). It is not in the repository: by default the `shared/data` folder beside the
+# checkout; BENCH_DATA_DIR names another folder (the tests point it at their small slices).
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR")
+                or Path(__file__).resolve().parents[2] / "shared" / "data")
 BRIEFS_FILE = "dos-briefs-2019-2020.jsonl"
 DEFAULT_SEED = 20240501
 
@@ -104,9 +110,19 @@ def _parse_esco(text: str) -> EscoEntry | None:
     return EscoEntry(label=label, text=" ".join(description), words=tuple(description))
 
 
+def need(path: Path) -> Path:
+    """`path`, or exit 2 saying which file the benchmarks need and where to put it."""
+    if not path.is_file():
+        print(f"error: the benchmarks need {path.name}, real data that is not in the "
+              f"repository, in {path.parent}; put it there or set BENCH_DATA_DIR to a folder "
+              "that holds it", file=sys.stderr)
+        raise SystemExit(2)
+    return path
+
+
 @cache
 def load_esco(name: str, data_dir: Path = DATA_DIR) -> tuple[EscoEntry, ...]:
-    with (data_dir / name).open(encoding="utf-8", newline="") as f:
+    with need(data_dir / name).open(encoding="utf-8", newline="") as f:
         entries = (_parse_esco(row["description"]) for row in csv.DictReader(f))
         return tuple(e for e in entries if e is not None)
 
@@ -286,6 +302,6 @@ def brief_from_page(row: dict[str, str]) -> Brief:
 
 
 def load_briefs(data_dir: Path = DATA_DIR) -> list[Brief]:
-    """The 89 real Digital Marketplace briefs, as `Brief` objects."""
-    with (data_dir / BRIEFS_FILE).open(encoding="utf-8") as f:
+    """The real Digital Marketplace briefs (89 in the full file), as `Brief` objects."""
+    with need(data_dir / BRIEFS_FILE).open(encoding="utf-8") as f:
         return [brief_from_page(json.loads(line)) for line in f if line.strip()]

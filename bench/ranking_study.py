@@ -36,13 +36,13 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bench.corpus import DATA_DIR
 from matcher import Matcher
 from matcher.metrics import rank_of, summarise
 from matcher.outcomes import EvalSet, build_eval_set, read_opportunities
 from matcher.text import norm_org, terms
 
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / (
-    "dos-opportunities-2016-2017.csv")
+DEFAULT_FILE = DATA_DIR / "dos-opportunities-2016-2017.csv"
 DEFAULT_SPLITS = "2017-01-01,2017-04-01,2017-07-01,2017-10-01"
 
 
@@ -221,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--splits: {exc}")
     if not args.opportunities.is_file():
-        parser.error(f"no such file: {args.opportunities}")
+        parser.error(f"no such file: {args.opportunities} (the study needs a Digital "
+                     "Marketplace opportunity-data CSV: give --opportunities, or put "
+                     "dos-opportunities-2016-2017.csv in BENCH_DATA_DIR)")
     rows = study(args.opportunities, sorted(splits))
     print(f"{'split':<11} {'ranker':<46} {'n':>4} {'R@1':>6} {'R@10':>6} {'MRR':>6}")
     for split, name, r in rows:

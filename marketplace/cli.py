@@ -70,10 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build seller profiles from wins published before --split-date, rank every "
         "seller for each later awarded brief whose winner had an earlier win, and report "
         "recall@1, recall@10, MRR and NDCG@10 for our rules, BM25 and PostgreSQL ts_rank / "
-        "ts_rank_cd. Needs no running service (PostgreSQL FTS uses the embedded default or "
+        "ts_rank_cd. The outcomes come from exactly one source: a Digital Marketplace "
+        "opportunity CSV, or OCDS awards (a supplier is its party id; profiles from awards "
+        "dated before the split; queries are the later awards with exactly one supplier who "
+        "has an earlier award). Bad rows or releases are reported on stderr and skipped. "
+        "Needs no running service (PostgreSQL FTS uses the embedded default or "
         "MARKETPLACE_DATABASE_URL).",
     )
-    p.add_argument("--opportunities", required=True, help="opportunity-data CSV")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--opportunities", metavar="CSV",
+                        help="Digital Marketplace opportunity-data CSV")
+    source.add_argument("--ocds", metavar="FILE",
+                        help="OCDS 1.1 release package, record package or JSON lines of releases")
     p.add_argument(
         "--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after"
     )
@@ -101,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from marketplace.logs import setup_logging
+    from config.logs import setup_logging
 
     setup_logging(verbose=args.verbose)
     if args.command == "eval":

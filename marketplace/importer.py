@@ -250,8 +250,8 @@ async def import_parsed(
 async def _run(path: Path, quiet: bool) -> int:
     # Read the file before starting anything: an unreadable file fails fast (exit 1).
     opps, parse_errors = read_opportunities(path)
+    from config.settings import Settings
     from marketplace.embedded import EmbeddedServices
-    from marketplace.settings import Settings
     from models.db import connect
     from models.migrate import migrate
 

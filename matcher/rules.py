@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .calibration import Knots, validate_knots
+
 # One weight per signal; every signal is in 0..1 (see matcher/signals.py for their meaning).
 SIGNALS: tuple[str, ...] = (
     "text",  # TF-IDF cosine of brief text vs seller text
@@ -42,6 +44,36 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
+# Fitted on the Digital Marketplace's 2016-17 awards by `python -m bench.signal_study
+# --calibrate` (the default weights' raw scores of the real winners; see matcher/calibration.py
+# for what a calibrated score means). Refit with `marketplace eval --fit` for other data.
+DEFAULT_CALIBRATION: Knots = (
+    (0.0, 0.0),
+    (0.263713, 0.0),
+    (0.276002, 0.05),
+    (0.290238, 0.1),
+    (0.304003, 0.15),
+    (0.31488, 0.2),
+    (0.314926, 0.25),
+    (0.334133, 0.3),
+    (0.356915, 0.35),
+    (0.367687, 0.4),
+    (0.390895, 0.45),
+    (0.401436, 0.5),
+    (0.409515, 0.55),
+    (0.425333, 0.6),
+    (0.463437, 0.65),
+    (0.47851, 0.7),
+    (0.491153, 0.75),
+    (0.52197, 0.8),
+    (0.576497, 0.85),
+    (0.596534, 0.9),
+    (0.61148, 0.95),
+    (0.65073, 1.0),
+    (1.0, 1.0),
+)
+
+
 class RulesError(ValueError):
     """Invalid rules; `field` is the dotted path of the bad value (e.g. "weights.text")."""
 
@@ -54,8 +86,16 @@ class RulesError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Rules:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    shortlist_threshold: float = 0.05
-    alert_threshold: float = 0.25
+    # Calibrated scores (matcher/calibration.py): the share of past winners a match reaches.
+    # 0: every seller with evidence of the work who passes the hard filters is matched. 0.15:
+    # about 85 % of matched past winners reach it, and it alerts at most 15 % of the
+    # candidates on every time split of the 2016-17 outcomes (`marketplace eval` curve).
+    shortlist_threshold: float = 0.0
+    alert_threshold: float = 0.15
+    # The stored shortlist a buyer reads: the best matches, at most this many. 20 holds the
+    # winner in about 60 % of the 2016-17 briefs where the top 10 hold about 47 %.
+    shortlist_size: int = 20
+    calibration: Knots = DEFAULT_CALIBRATION
     max_alerts_per_brief: int = 500
     require_active: bool = True
     require_category: bool = True
@@ -74,6 +114,8 @@ class Rules:
             value = getattr(self, f.name)
             if isinstance(value, dict):
                 value = _copy(value)
+            elif f.name == "calibration":
+                value = [list(knot) for knot in value]  # JSON arrays, as from_dict takes them
             out[f.name] = value
         return out
 
@@ -116,6 +158,12 @@ class Rules:
             "shortlist_threshold": number01,
             "alert_threshold": number01,
             "max_alerts_per_brief": {"type": "integer", "minimum": 0},
+            "shortlist_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "calibration": {
+                "type": "array", "minItems": 2,
+                "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": number01},
+                "description": "[raw score, calibrated score] knots; raw scores increase",
+            },
             "require_active": {"type": "boolean"},
             "require_category": {"type": "boolean"},
             "require_location": {"type": "boolean"},
@@ -202,6 +250,15 @@ def _validate_field(key: str, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise RulesError(path, "must be an integer >= 0")
         return value
+    if key == "shortlist_size":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+            raise RulesError(path, "must be an integer between 1 and 1000")
+        return value
+    if key == "calibration":
+        try:
+            return validate_knots(value)
+        except ValueError as exc:
+            raise RulesError(path, str(exc)) from None
     if key.startswith("require_"):
         if not isinstance(value, bool):
             raise RulesError(path, "must be true or false")

@@ -21,7 +21,13 @@ from marketplace.embedded import EmbeddedServices
 from models.db import connect, create_pool
 from models.migrate import migrate
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Small slices of the real data, vendored so that a clone tests on its own (PROVENANCE.md).
+TEST_DATA = Path(__file__).resolve().parent / "data"
+OPPORTUNITIES_CSV = TEST_DATA / "dos-opportunities-slice.csv"
+BRIEFS_JSONL = TEST_DATA / "dos-briefs-2019-2020.jsonl"
+# bench/corpus.py (and the benchmark processes tests start) compose their corpus from these
+# slices, never from the full data beside the checkout.
+os.environ["BENCH_DATA_DIR"] = str(TEST_DATA)
 DEMO_DATA = Path(__file__).resolve().parents[1] / "marketplace" / "demo"
 
 

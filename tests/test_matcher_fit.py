@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 
 from matcher import SIGNALS, Matcher, Rules
 from matcher.fit import fit_rules, signal_matrix
 from matcher.outcomes import build_eval_set, read_opportunities
+from tests.conftest import OPPORTUNITIES_CSV
 
-CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / (
-    "dos-opportunities-2016-2017.csv")
+CSV = OPPORTUNITIES_CSV
 
 
 def test_signal_matrix_shapes_and_ranges() -> None:

@@ -7,9 +7,7 @@ from datetime import date
 import pytest
 
 from bench import ranking_study
-from tests.conftest import SHARED_DATA
-
-OPPORTUNITIES = SHARED_DATA / "dos-opportunities-2016-2017.csv"
+from tests.conftest import OPPORTUNITIES_CSV as OPPORTUNITIES
 
 
 def test_study_rows_cover_every_split_and_model() -> None:

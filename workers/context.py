@@ -13,11 +13,11 @@ import contextlib
 import logging
 from typing import Any
 
-from marketplace.settings import Settings
+from config.settings import Settings, WorkerConfig
 from models.db import create_pool
-from workers.config import WorkerConfig
 from workers.delivery import Mailer, make_http_client
 from workers.links import links_for
+from workers.results import ClaimBudget, Outcomes
 
 Ctx = dict[str, Any]
 log = logging.getLogger("workers")
@@ -30,8 +30,7 @@ def stopping(ctx: Ctx) -> bool:
 
 
 async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> None:
-    from workers.jobs import ClaimBudget, Outcomes
-    from workers.live_index import LiveMatcher, default_snapshot_path
+    from live import LiveMatcher, default_snapshot_path
 
     assert settings.database_url, "the worker needs a database URL"
     pool = await create_pool(settings.database_url, min_size=2, max_size=10)

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from workers.config import WorkerConfig
+from config.settings import WorkerConfig
 from workers.http1 import Http1Client, HttpError, RefusedAddress, is_public
 from workers.links import Links
 

@@ -334,7 +334,7 @@ async def test_award_reaches_the_live_index_as_same_buyer_work(
     client: TestClient, pool: asyncpg.Pool, buyer: User, seller: User
 ) -> None:
     """The award is appended to the seller row; the API's live index sees it within a second
-    and the next brief of the same buyer explains the winner with "worked for ... before"."""
+    and the next brief of the same buyer explains the winner with "it has worked for you before"."""
     winner = await make_seller(
         pool, name="Zephyr Digital Ltd",
         summary="Python and accessibility engineering for digital services on AWS.",
@@ -361,4 +361,4 @@ async def test_award_reaches_the_live_index_as_same_buyer_work(
     assert r.status == 200
     after = await poll(fetch, lambda i: i["explanation"]["signals"]["buyer"] > 0, seconds=3.0)
     assert after["explanation"]["signals"]["buyer"] > 0
-    assert "worked for Department for Work and Pensions before" in after["explanation"]["summary"]
+    assert "it has worked for you before" in after["explanation"]["summary"]

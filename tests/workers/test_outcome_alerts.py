@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from marketplace.settings import Settings
+from config.settings import Settings
 from models import accounts
 from tests.workers.conftest import (
     SECRET_KEY,
