@@ -11,8 +11,8 @@ from aiohttp import web
 from api.alerts import kick_delivery
 from api.briefs import enqueue_after_commit, publish_in_transaction
 from api.errors import ApiError
+from api.invitations import MAX_INVITES, is_open
 from api.invitations import invite as invite_sellers
-from api.invitations import is_open
 from api.keys import LIVE, POOL
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
@@ -225,8 +225,11 @@ async def invite(request: web.Request) -> web.StreamResponse:
         return _not_found(request)
     raw = forms.values(request[FORM], "seller_id")
     ids = [int(v) for v in raw if v.isdigit() and len(v) < 19]
-    if not ids or len(ids) != len(raw):
-        return error_page(request, 422, "Nobody to invite", "Tick at least one seller to invite.")
+    if not ids or len(ids) != len(raw) or len(ids) > MAX_INVITES:
+        return error_page(
+            request, 422, "Nobody to invite",
+            f"Tick at least one seller to invite (at most {MAX_INVITES} at a time).",
+        )
     account = request[ACCOUNT]
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
