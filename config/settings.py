@@ -103,6 +103,10 @@ class Environment(BaseSettings):
         default=30.0, gt=0, description="seconds a request may take before it is answered 503")
     body_timeout: float = Field(
         default=10.0, gt=0, description="seconds to receive a request body before 408")
+    ocds_prefix: str = Field(
+        default="ocds-mktplc", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$",
+        description="the ocid prefix of /open-data/ocds.json (letters, digits, hyphens); "
+                    "register one with the Open Contracting Partnership before publishing")
     verbose: bool = Field(default=False, description="debug-level logs")
     worker_burst: bool = Field(
         default=False,
@@ -196,6 +200,7 @@ class Settings:
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
     secret_key: str | None = None  # signs links in alerts (workers.links); see the field above
     api_processes: int = 1  # API processes behind the port, each with its own index
+    ocds_prefix: str = "ocds-mktplc"  # the ocid prefix of the open data
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -212,6 +217,7 @@ class Settings:
             webhook_allow_private=e.webhook_allow_private,
             public_url=e.public_url,
             secret_key=e.secret_key,
+            ocds_prefix=e.ocds_prefix,
         )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:

@@ -167,8 +167,9 @@ class Matcher:
         # Only evidence of doing the work makes a match: words of the brief in the seller's
         # profile, a skill asked for, or the role. Priors (past wins, buyer, category,
         # location, SME) reorder the sellers that match; alone they never make one.
-        keep = (_evidence(index, q, pieces, pool, skill)
-                & (calibrated >= q.rules.shortlist_threshold - 1e-12))
+        keep = calibrated >= q.rules.shortlist_threshold - 1e-12
+        if q.rules.require_evidence:
+            keep &= _evidence(index, q, pieces, pool, skill)
         pool, final, skill, calibrated = pool[keep], final[keep], skill[keep], calibrated[keep]
         order = np.lexsort((index.ids.data[pool], -final))[:top_k]  # ties: lower id first
         chosen = pool[order]

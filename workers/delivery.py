@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import logging
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -22,7 +23,8 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from config.settings import WorkerConfig
-from workers.http1 import Http1Client, HttpError, RefusedAddress, is_public
+from models.netguard import is_public_address
+from workers.http1 import Http1Client, HttpError, RefusedAddress
 from workers.links import Links
 
 log = logging.getLogger("workers.delivery")
@@ -154,7 +156,7 @@ def check_webhook_url(url: str, *, allow_private: bool) -> None:
         if host.lower() == "localhost" or host.lower().endswith(".localhost"):
             raise DeliveryError("webhook host is loopback", permanent=True) from None
         return
-    if not is_public(host):
+    if not is_public_address(host):
         raise DeliveryError("webhook address is not public", permanent=True)
 
 
@@ -181,13 +183,16 @@ async def send_webhook(
     if not url:
         raise DeliveryError("seller has no webhook URL any more", permanent=True)
     check_webhook_url(url, allow_private=allow_private)
-    secret = alert.get("webhook_secret") or ""
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": str(alert["id"]),
-        "X-Marketplace-Signature": sign(secret, body, int(time.time())),
         "X-Marketplace-Event": event_of(alert),
     }
+    secret = alert.get("webhook_secret")
+    # A secret is required when a webhook is saved; a row without one (saved before that rule)
+    # gets no signature header at all rather than a MAC under an empty, guessable key.
+    if secret:
+        headers["X-Marketplace-Signature"] = sign(secret, body, int(time.time()))
     try:
         status = await client.post(url, body, headers)
     except RefusedAddress as exc:
@@ -201,6 +206,15 @@ async def send_webhook(
 
 # ---------------------------------------------------------------------------------------------
 # E-mail
+
+
+def header_text(value: str, limit: int = 200) -> str:
+    """Text for a mail header: str.split() breaks on every Unicode line and paragraph separator
+    (U+2028, U+2029, NEL) as well as on CR, LF and other whitespace, and the email package
+    refuses a header holding any of them, so they become single spaces; other control
+    characters are dropped. Non-ASCII text is then RFC 2047-encoded by the email policy."""
+    text = " ".join(value.split())
+    return "".join(c for c in text if unicodedata.category(c) != "Cc")[:limit]
 
 
 def _money(value: Any) -> str:
@@ -277,7 +291,8 @@ def build_email(
         intro = f"Hello {first['seller_name']},\n\nThese opportunities match your profile:\n"
     else:
         kind = kind_of(first)
-        msg["Subject"] = _SUBJECTS.get(kind, _SUBJECTS["match"]).format(title=first["title"])[:200]
+        msg["Subject"] = header_text(
+            _SUBJECTS.get(kind, _SUBJECTS["match"]).format(title=first["title"])[:200])
         intro = f"Hello {first['seller_name']},\n\n{_INTROS.get(kind, _INTROS['match'])}\n"
     blocks = "\n\n".join(_brief_block(a, links) for a in alerts)
     footer = (

@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api.web import admin, buyer, seller, signin
+from api.web import admin, buyer, performance, seller, signin
 from api.web.filters import FILTERS
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -67,5 +67,7 @@ def setup_web(app: web.Application) -> None:
     r.add_get("/admin/deliveries", admin.failed_deliveries, name="web.admin.deliveries")
     r.add_post(r"/admin/deliveries/{alert_id:\d+}/redrive", admin.redrive)
     r.add_get("/admin/audit", admin.audit_log, name="web.admin.audit")
+
+    r.add_get("/performance", performance.performance_page, name="web.performance")
 
     r.add_static("/static/", STATIC, name="static", append_version=True)

@@ -18,10 +18,11 @@ from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
 from models import briefs as briefs_repo
+from models import categories as categories_repo
 from models import invitations as invitations_repo
 from models import matches as matches_repo
 from models.accounts import Account
-from models.types import CATEGORIES, Brief
+from models.types import Brief
 
 PREVIEW_SIZE = 10
 SHORTLIST_SIZE = 50
@@ -71,7 +72,7 @@ def _form_values(row: asyncpg.Record | dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _render_editor(
+async def _render_editor(
     request: web.Request,
     *,
     row: asyncpg.Record | None,
@@ -81,6 +82,8 @@ def _render_editor(
     status: int = 200,
     notice: str = "",
 ) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        categories = await categories_repo.list_all(conn)
     return render(
         request,
         "buyer/edit.html",
@@ -88,7 +91,7 @@ def _render_editor(
             "brief": row,
             "values": values,
             "errors": errors,
-            "categories": CATEGORIES,
+            "categories": categories,
             "preview": preview,
             "notice": notice,
         },
@@ -128,6 +131,17 @@ async def preview_items(
     ]
 
 
+async def _check_category(
+    request: web.Request, fields: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """The chosen category must be in the marketplace's list (api.categories' rule)."""
+    category = fields.get("category") or ""
+    if category and "category" not in errors:
+        async with request.app[POOL].acquire() as conn:
+            if await categories_repo.unknown(conn, [category]):
+                errors["category"] = "choose a category from the list"
+
+
 @page("buyer")
 async def list_briefs(request: web.Request) -> web.StreamResponse:
     account = request[ACCOUNT]
@@ -138,7 +152,9 @@ async def list_briefs(request: web.Request) -> web.StreamResponse:
 
 @page("buyer")
 async def new_brief(request: web.Request) -> web.StreamResponse:
-    return _render_editor(request, row=None, values=_form_values(None), errors={}, preview=None)
+    return await _render_editor(
+        request, row=None, values=_form_values(None), errors={}, preview=None
+    )
 
 
 @page("buyer")
@@ -146,8 +162,9 @@ async def create_brief(request: web.Request) -> web.StreamResponse:
     account = request[ACCOUNT]
     form = request[FORM]
     fields, errors = forms.brief_fields(form, strict=False)
+    await _check_category(request, fields, errors)
     if errors:
-        return _render_editor(
+        return await _render_editor(
             request, row=None, values=form, errors=errors, preview=None, status=422
         )
     fields["organisation"] = account.organisation
@@ -174,7 +191,7 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
     if row["status"] == "draft" and request[ACCOUNT].role == "buyer":
         notice = "Draft saved." if request.query.get("saved") else ""
         preview = await preview_items(request, dict(row), row["organisation"])
-        return _render_editor(
+        return await _render_editor(
             request, row=row, values=_form_values(row), errors={}, preview=preview, notice=notice
         )
     return render(
@@ -269,6 +286,7 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     publishing = forms.text(form, "action") == "publish"
     fields, errors = forms.brief_fields(form, strict=publishing)
+    await _check_category(request, fields, errors)
     published: tuple[int, list[Any]] | None = None  # (outbox id, job args)
     async with request.app[POOL].acquire() as conn:
         async with conn.transaction():
@@ -276,7 +294,7 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
             if failure is not None:
                 return failure
             if errors:
-                return _render_editor(
+                return await _render_editor(
                     request, row=row, values=form, errors=errors, preview=None, status=422
                 )
             await briefs_repo.update(conn, brief_id, fields)

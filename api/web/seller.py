@@ -11,13 +11,13 @@ from aiohttp import web
 
 from api.errors import ApiError
 from api.keys import POOL, SETTINGS
-from api.netguard import UnsafeUrl, check_webhook_target
+from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
 from api.responses import record_response
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
 from models import audit, preferences
+from models import categories as categories_repo
 from models import opportunities as opportunities_repo
-from models.types import CATEGORIES
 from workers.links import Expired, Links, links_for
 
 PAGE_SIZE = 50
@@ -115,7 +115,7 @@ def _settings_values(prefs: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _render_settings(
+async def _render_settings(
     request: web.Request,
     values: dict[str, Any],
     errors: dict[str, str],
@@ -123,10 +123,12 @@ def _render_settings(
     status: int = 200,
     notice: str = "",
 ) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        categories = await categories_repo.list_all(conn)
     return render(
         request,
         "seller/settings.html",
-        {"values": values, "errors": errors, "categories": CATEGORIES, "notice": notice},
+        {"values": values, "errors": errors, "categories": categories, "notice": notice},
         status=status,
     )
 
@@ -136,7 +138,7 @@ async def settings_form(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         prefs = await preferences.get(conn, _seller_id(request))
     notice = "Alert settings saved." if request.query.get("saved") else ""
-    return _render_settings(request, _settings_values(prefs), {}, notice=notice)
+    return await _render_settings(request, _settings_values(prefs), {}, notice=notice)
 
 
 async def _webhook_problem(request: web.Request, url: str) -> str:
@@ -156,15 +158,25 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
     fields, errors = forms.preference_fields(form)
     if fields["frequency"] != "off" and not (fields.get("email") or fields.get("webhook_url")):
         errors.setdefault("email", "give an e-mail address or a webhook URL to receive alerts")
+    if fields.get("categories") and "categories" not in errors:
+        async with request.app[POOL].acquire() as conn:
+            if await categories_repo.unknown(conn, fields["categories"]):
+                errors["categories"] = "choose categories from the list"
     if fields.get("webhook_url") and "webhook_url" not in errors:
         problem = await _webhook_problem(request, fields["webhook_url"])
         if problem:
             errors["webhook_url"] = problem
+    seller_id = _seller_id(request)
+    if fields.get("webhook_url") and not fields.get("webhook_secret"):
+        async with request.app[POOL].acquire() as conn:
+            stored = await preferences.get(conn, seller_id)
+        if not (stored and stored.get("webhook_secret")):
+            errors.setdefault("webhook_secret", WEBHOOK_SECRET_NEEDED)
     if errors:
         values = dict(form)
         values["categories"] = forms.values(form, "categories")
         values["paused"] = forms.text(form, "paused") == "on"
-        return _render_settings(request, values, errors, status=422)
+        return await _render_settings(request, values, errors, status=422)
     seller_id = _seller_id(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await preferences.upsert(conn, seller_id, fields)

@@ -101,6 +101,11 @@ def test_signature_round_trip() -> None:
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/x",
         "http://[::ffff:127.0.0.1]/x",
+        # IPv6 forms carrying a private IPv4 address, and site-local: the save-time policy.
+        "http://[::127.0.0.1]/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[2002:7f00:1::]/x",
+        "http://[fec0::1]/x",
         "http://localhost:8080/x",
         "ftp://example.com/x",
         "http:///x",
