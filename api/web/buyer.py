@@ -9,11 +9,11 @@ import asyncpg
 from aiohttp import web
 
 from api.errors import ApiError
-from api.invitations import MAX_INVITES, is_open
-from api.invitations import invite as invite_sellers
 from api.keys import LIVE, POOL
 from api.services import briefs as services
 from api.services.alerts import kick_delivery
+from api.services.invitations import MAX_INVITES, is_open
+from api.services.invitations import invite as invite_sellers
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
