@@ -4,18 +4,15 @@ can change until the brief closes; every answer is an audit event."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel
 
 from api.auth import check_seller_access
-from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.routing import ADMIN, Ctx, Operation, json_response
+from api.services.responses import record_response
 from api.validation import Body
-from models import audit, responses
-from models import opportunities as opportunities_repo
 
 Response = Literal["interested", "not_for_me", "applied"]
 Reason = Literal["skills", "size", "location", "rate", "timing", "other"]
@@ -34,55 +31,6 @@ class ResponseOut(BaseModel):
     created_at: str
     updated_at: str
     previous: Response | None
-
-
-def response_problems(response: str, reason: str | None) -> list[dict[str, str]]:
-    if reason is not None and response != "not_for_me":
-        return [field_error("reason", "a reason goes with not_for_me only", "invalid")]
-    return []
-
-
-async def record_response(
-    conn: asyncpg.Connection,
-    seller_id: int,
-    brief_id: int,
-    response: str,
-    reason: str | None,
-    *,
-    actor_id: int | None,
-    via: str,
-) -> dict[str, Any]:
-    """Record a seller's answer (for the API, the pages and the signed links alike) in the
-    caller's transaction, with its audit event. Raises 404 (not this seller's opportunity),
-    409 (the brief no longer takes answers), 422 (a reason without not_for_me)."""
-    problems = response_problems(response, reason)
-    if problems:
-        raise ValidationFailed("the response is not valid", details=problems)
-    opportunity = await opportunities_repo.get(conn, brief_id, seller_id, lock=True)
-    if opportunity is None:
-        raise NotFound("no such opportunity for this seller")
-    if not opportunity["open"]:
-        status = opportunity["status"]
-        raise Conflict(
-            f"the brief is {status} and past its closing date" if status == "published"
-            else f"the brief is {status}: answers can change only until it closes",
-            details={"status": status},
-        )
-    row, before = await responses.upsert(conn, brief_id, seller_id, response, reason)
-    previous = before["response"] if before else None
-    await audit.record(
-        conn, actor_id=actor_id, action="response.recorded", entity="brief",
-        entity_id=brief_id,
-        data={"seller_id": seller_id, "response": response, "reason": reason,
-              "previous": previous, "via": via},
-    )
-    data = {k: row[k] for k in ("brief_id", "seller_id", "response", "reason")}
-    data.update(
-        created_at=row["created_at"].isoformat(),
-        updated_at=row["updated_at"].isoformat(),
-        previous=previous,
-    )
-    return data
 
 
 async def respond(ctx: Ctx) -> web.StreamResponse:

@@ -93,7 +93,8 @@ class Environment(BaseSettings):
         default=None, description="base URL in e-mail links; unset: http://HOST:PORT")
     secret_key: str | None = Field(
         default=None,
-        description="signs unsubscribe links; unset: generated once into DATA_DIR")
+        description="signs the links in alerts (unsubscribe, answers; valid for 60 days); "
+                    "unset: generated once into DATA_DIR")
     rate_limit: str | None = Field(
         default=None,
         description="requests per token (or address without one): `<requests>/<seconds>` or "
@@ -197,7 +198,7 @@ class Settings:
     port: int = 8080
     webhook_allow_private: bool = False
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
-    secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
+    secret_key: str | None = None  # signs links in alerts (workers.links); see the field above
     api_processes: int = 1  # API processes behind the port, each with its own index
     ocds_prefix: str = "ocds-mktplc"  # the ocid prefix of the open data
 

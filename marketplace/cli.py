@@ -17,7 +17,8 @@ settings (environment, prefix MARKETPLACE_):
   HOST, PORT     where the API listens (default 127.0.0.1:8080)
   WEBHOOK_ALLOW_PRIVATE  deliver webhooks to loopback/private addresses (tests, demos only)
   PUBLIC_URL     base URL used in e-mail links (default http://HOST:PORT)
-  SECRET_KEY     signs unsubscribe links; the same on every API and worker machine
+  SECRET_KEY     signs the links in alerts (unsubscribe, answers; valid for 60 days);
+                 the same on every API and worker machine
   API_PROCESSES  API processes behind the port (connections dealt in turn; each holds
                  its own index):
                  a number or 'auto' (one per core); default 1

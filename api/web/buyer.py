@@ -9,11 +9,11 @@ import asyncpg
 from aiohttp import web
 
 from api.errors import ApiError
-from api.invitations import invite as invite_sellers
-from api.invitations import is_open
 from api.keys import LIVE, POOL
 from api.services import briefs as services
 from api.services.alerts import kick_delivery
+from api.services.invitations import MAX_INVITES, is_open
+from api.services.invitations import invite as invite_sellers
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
@@ -242,8 +242,11 @@ async def invite(request: web.Request) -> web.StreamResponse:
         return _not_found(request)
     raw = forms.values(request[FORM], "seller_id")
     ids = [int(v) for v in raw if v.isdigit() and len(v) < 19]
-    if not ids or len(ids) != len(raw):
-        return error_page(request, 422, "Nobody to invite", "Tick at least one seller to invite.")
+    if not ids or len(ids) != len(raw) or len(ids) > MAX_INVITES:
+        return error_page(
+            request, 422, "Nobody to invite",
+            f"Tick at least one seller to invite (at most {MAX_INVITES} at a time).",
+        )
     account = request[ACCOUNT]
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():

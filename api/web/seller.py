@@ -12,8 +12,8 @@ from aiohttp import web
 from api.errors import ApiError
 from api.keys import POOL, SETTINGS
 from api.netguard import WEBHOOK_SECRET_NEEDED
-from api.responses import record_response
 from api.services import alerts as services
+from api.services.responses import record_response
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
 from models import audit, preferences

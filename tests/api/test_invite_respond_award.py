@@ -333,12 +333,11 @@ async def test_applied_seller_is_eligible(
 async def test_award_reaches_the_live_index_as_same_buyer_work(
     client: TestClient, pool: asyncpg.Pool, buyer: User, seller: User
 ) -> None:
-    """The award is appended to the seller row; the API's live index sees it within a second
-    and the next brief of the same buyer explains the winner with "worked for ... before"."""
-    winner = await make_seller(
-        pool, name="Zephyr Digital Ltd",
-        summary="Python and accessibility engineering for digital services on AWS.",
-    )
+    """The award is appended to the seller row; the API's live index sees it within a second:
+    of two sellers with the same profile, the winner now ranks first for the next brief of the
+    same buyer, with the same-buyer boost in its explanation."""
+    twin = seller.seller_id
+    winner = await make_seller(pool, name="Zephyr Digital Ltd")  # the same profile as the twin
     brief_id = await publish_with_shortlist(pool, buyer, [winner])
     preview = {
         "title": "Python accessibility work", "summary": "Python and accessibility.",
@@ -346,22 +345,22 @@ async def test_award_reaches_the_live_index_as_same_buyer_work(
         "essential_skills": ["python", "accessibility"],
     }
 
-    async def fetch() -> dict[str, Any] | None:
+    async def fetch() -> dict[int, dict[str, Any]]:
         r = await client.post("/api/v1/briefs/preview?limit=50", json=preview,
                               headers=buyer.headers)
         assert r.status == 200, await r.text()
-        items = (await r.json())["items"]
-        return next((i for i in items if i["seller_id"] == winner), None)
+        return {i["seller_id"]: i for i in (await r.json())["items"]}
 
-    # The live index sees the new seller within a second.
-    before = await poll(fetch, lambda i: i is not None)
-    assert before is not None
-    assert "worked for" not in before["explanation"]["summary"]
-    assert before["explanation"]["signals"]["buyer"] == 0
+    before = await poll(fetch, lambda items: winner in items and twin in items)
+    assert before[winner]["score"] == before[twin]["score"]
+    assert before[winner]["explanation"]["signals"]["buyer"] == 0
+    assert "buyer" not in before[winner]["explanation"]["boosts"]
     r = await client.post(f"/api/v1/briefs/{brief_id}/award", json={"seller_id": winner},
                           headers=buyer.headers)
     assert r.status == 200
-    after = await poll(fetch, lambda i: i["explanation"]["signals"]["buyer"] > 0, seconds=3.0)
-    assert after["explanation"]["signals"]["buyer"] > 0
-    # The same organisation as the brief's buyer: said as "you", never as a similar buyer.
-    assert "worked for you before" in after["explanation"]["summary"]
+    after = await poll(fetch, lambda items: items[winner]["explanation"]["signals"]["buyer"] > 0,
+                       seconds=3.0)
+    assert after[winner]["explanation"]["signals"]["buyer"] > 0
+    assert after[winner]["explanation"]["boosts"]["buyer"] > 0
+    assert after[winner]["score"] > after[twin]["score"]
+    assert after[winner]["rank"] < after[twin]["rank"]

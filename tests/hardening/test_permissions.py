@@ -17,14 +17,15 @@ from typing import Any
 
 import aiohttp
 
-from models import accounts, briefs, categories, claims
+from models import accounts, briefs, categories, claims, matches
 from tests.api.factories import make_brief
 from tests.hardening.conftest import ROLES, Serve, World
 
 A, ADM, B, OB, S, OS = ROLES  # anonymous, admin, buyer, other_buyer, seller, other_seller
 
 # Targets: {seller} is the seller role's own company, {draft}/{published} briefs of the buyer
-# role, {token} one of the buyer role's tokens, {alert} a failed alert, {version} a rules version,
+# role ({shortlisted}: published with the seller role's company on its stored shortlist),
+# {token} one of the buyer role's tokens, {alert} a failed alert, {version} a rules version,
 # {missing} an id that exists nowhere, {category} a new category, {claim} a pending claim of the
 # seller role's company.
 #                                                     anon admin buyer o.buy seller o.sel
@@ -53,6 +54,11 @@ MATRIX: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET /api/v1/briefs/{draft}/shortlist":             (401, 200, 200, 404, 403, 403),
     "GET /api/v1/briefs/{published}/shortlist":         (401, 200, 200, 404, 403, 403),
     "POST /api/v1/briefs/preview":                      (401, 200, 200, 200, 403, 403),
+    "GET /api/v1/briefs/{published}/invitations":       (401, 200, 200, 404, 403, 403),
+    "POST /api/v1/briefs/{published}/invitations":      (401, 200, 200, 404, 403, 403),
+    "POST /api/v1/briefs/{shortlisted}/award":          (401, 200, 200, 404, 403, 403),
+    "POST /api/v1/sellers/{seller}/opportunities/{shortlisted}/response":
+                                                        (401, 200, 403, 403, 200, 403),
     "GET /api/v1/alerts":                               (401, 200, 403, 403, 403, 403),
     "POST /api/v1/alerts/{alert}/redrive":              (401, 200, 403, 403, 403, 403),
     "GET /api/v1/rules":                                (401, 200, 403, 403, 403, 403),
@@ -90,8 +96,9 @@ BRIEF_BODY = {
 }
 
 
-def _body(method: str, path: str) -> dict[str, Any] | None:
+def _body(method: str, path: str, world: World) -> dict[str, Any] | None:
     unique = uuid.uuid4().hex[:8]
+    seller_id = world.ids["seller"]
     bodies: dict[str, dict[str, Any]] = {
         "POST /api/v1/tokens": {"role": "buyer", "name": "New buyer"},
         "POST /api/v1/sellers": {"name": f"New Seller {unique}", **SELLER_BODY},
@@ -105,6 +112,10 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
         "POST /api/v1/rules": {"rules": {}, "note": "matrix"},
         "POST /api/v1/rules/{version}/activate": {"note": "matrix"},
         "POST /api/v1/rules/preview": {"rules": {}, "briefs": 5},
+        "POST /api/v1/briefs/{published}/invitations": {"seller_ids": [seller_id]},
+        "POST /api/v1/briefs/{shortlisted}/award": {"seller_id": seller_id},
+        "POST /api/v1/sellers/{seller}/opportunities/{shortlisted}/response": {
+            "response": "interested"},
         "POST /api/v1/categories": {"id": f"new-{unique}", "label": "New category"},
         "PUT /api/v1/categories/{category}": {"label": "Renamed category"},
         "POST /api/v1/outcomes/fit": {},
@@ -120,6 +131,15 @@ async def _published(world: World) -> int:
     brief_id = await _draft(world)
     async with world.pool.acquire() as conn:
         await briefs.publish(conn, brief_id)
+    return brief_id
+
+
+async def _shortlisted(world: World) -> int:
+    brief_id = await _published(world)
+    async with world.pool.acquire() as conn:
+        await matches.replace_shortlist(conn, brief_id, [
+            {"seller_id": world.ids["seller"], "score": 0.5, "rank": 1, "explanation": {}}
+        ], rules_version=1)
     return brief_id
 
 
@@ -170,6 +190,7 @@ TARGETS: dict[str, Callable[[World], Awaitable[int | str]]] = {
     "claim": _claim,
     "draft": _draft,
     "published": _published,
+    "shortlisted": _shortlisted,
     "token": _token,
     "alert": _alert,
     "missing": _missing,
@@ -183,7 +204,7 @@ async def _call(http: aiohttp.ClientSession, world: World, role: str, key: str) 
     path = template
     for name in re.findall(r"\{(\w+)\}", template):
         path = path.replace(f"{{{name}}}", str(await TARGETS[name](world)))
-    async with http.request(method, world.url(path), json=_body(method, template),
+    async with http.request(method, world.url(path), json=_body(method, template, world),
                             headers=world.headers(role)) as r:
         if r.status >= 400:
             error = (await r.json())["error"]
