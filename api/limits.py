@@ -32,6 +32,10 @@ from api.errors import ApiError
 
 # Probes and scrapes must answer even when a client is being throttled or the process is slow.
 EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
+# Whole-database exports stream for as long as the client reads (158 MB of OCDS at 100,000
+# briefs takes a minute at 20 Mbit/s): they get a deadline of their own, not the API's.
+EXPORT_PREFIXES = ("/open-data/",)
+EXPORT_TIMEOUT = 900.0
 _MAX_KEYS = 100_000  # buckets kept; the least recently used go first (a full bucket is the default)
 
 
@@ -216,6 +220,8 @@ async def timeout_middleware(request: web.Request, handler: Handler) -> web.Stre
     if _exempt(request):
         return await handler(request)
     limit = request.app[LIMITS].request_timeout
+    if request.path.startswith(EXPORT_PREFIXES):
+        limit = max(limit, EXPORT_TIMEOUT)
     try:
         async with asyncio.timeout(limit):
             return await handler(request)

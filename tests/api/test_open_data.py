@@ -14,15 +14,18 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from api import performance
+from api.app import create_app
 from api.keys import OPERATIONS
+from api.limits import Limits
 from models import open_data
-from tests.api.conftest import MakeClient
+from tests.api.conftest import MakeClient, settings_for
+from tests.conftest import Servers
 from tests.outcome_seed import PRIVATE, seed
 
 OCDS = Path(__file__).resolve().parents[1] / "data" / "ocds"
@@ -216,3 +219,20 @@ async def test_no_private_value_reaches_a_public_byte(
         assert value.encode() not in everything, value
     assert PRIVATE.encode() not in everything
     assert b"@example.com" not in everything
+
+
+async def test_exports_outlive_the_api_deadline(clean_db: Servers, pool: asyncpg.Pool) -> None:
+    """A whole-database export may stream for longer than an API request may take."""
+    n = open_data.PAGE + 1
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO briefs (title, status, published_at)"
+            " SELECT 'Brief ' || i, 'published', now() FROM generate_series(1, $1) i", n)
+    app = create_app(settings_for(clean_db), limits=Limits(rate_requests=0, request_timeout=0.001))
+    async with TestClient(TestServer(app)) as c:
+        r = await c.get("/open-data/ocds.json")
+        assert r.status == 200
+        assert len(orjson.loads(await r.read())["releases"]) == n
+        # ... while an API request gets the 1 ms deadline.
+        r = await c.get("/api/v1/performance")
+        assert r.status == 503 and (await r.json())["error"]["code"] == "timeout"
