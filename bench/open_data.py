@@ -9,10 +9,11 @@ sellers (an award time each), and three "applied" responses on every fifth brief
 applicant columns are counted). Then, for each export, `--runs` full downloads by a streaming
 client, and one revalidation with If-None-Match. Printed per export: size, time to the first
 byte and to the last (best and median of the runs), the server's CPU time per export (user +
-system: the figure that does not depend on what else the machine runs), the server's resident memory (RSS of the
-serving process, sampled every 5 ms) before and at its peak during the downloads, and the 304
-time. Uses MARKETPLACE_DATABASE_URL / MARKETPLACE_REDIS_URL when both are set (briefs, sellers
-and responses are **replaced**), else the embedded PostgreSQL and Valkey in a temporary folder.
+system: the figure that does not depend on what else the machine runs), the server's resident
+memory (RSS of the serving process, sampled every 5 ms) before and at its peak during the
+downloads, and the 304 time. Uses MARKETPLACE_DATABASE_URL / MARKETPLACE_REDIS_URL when both
+are set (briefs, sellers and responses are **replaced**), else the embedded PostgreSQL and
+Valkey in a temporary folder.
 """
 
 from __future__ import annotations
@@ -210,8 +211,8 @@ async def measure(base: str, runs: int) -> list[dict[str, Any]]:
 
 def _table(n: int, rows: list[dict[str, Any]]) -> str:
     head = (f"{'export':<18} {'briefs':>8} {'MB':>7} {'1st byte s':>10} {'best s':>7} "
-            f"{'median s':>8} {'server CPU s':>12} {'RSS before MB':>13} {'RSS peak MB':>11} {'growth MB':>9} "
-            f"{'304 ms':>7}")
+            f"{'median s':>8} {'server CPU s':>12} {'RSS before MB':>13} {'RSS peak MB':>11} "
+            f"{'growth MB':>9} {'304 ms':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["export"].startswith("performance"):
