@@ -10,9 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
+from api.categories import check_categories, list_fields
 from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.keys import QUEUE, SETTINGS
-from api.netguard import UnsafeUrl, check_webhook_target
+from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.validation import Body, Categories, Email, Money, Page, Query, Tags, Url
 from models import alerts, audit, preferences, sellers
@@ -130,11 +131,19 @@ async def _check_webhook(ctx: Ctx, url: str) -> None:
 async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     seller_id = await _seller(ctx)
     body = await ctx.body(PreferencesIn)
+    await check_categories(ctx.conn, list_fields("categories", body.categories))
     if body.webhook_url is not None:
         await _check_webhook(ctx, body.webhook_url)
     fields = body.model_dump()
     if "webhook_secret" not in body.model_fields_set:
         fields.pop("webhook_secret")
+    if body.webhook_url and not body.webhook_secret:
+        stored = await preferences.get(ctx.conn, seller_id)
+        if "webhook_secret" in fields or not (stored and stored.get("webhook_secret")):
+            raise ValidationFailed(
+                "a webhook needs a secret",
+                details=[field_error("webhook_secret", WEBHOOK_SECRET_NEEDED)],
+            )
     row = await preferences.upsert(ctx.conn, seller_id, fields)
     await audit.record(
         ctx.conn, actor_id=ctx.user.id, action="preferences.updated", entity="seller",
@@ -175,7 +184,7 @@ async def kick_delivery(app: web.Application) -> None:
     try:
         await asyncio.wait_for(redis.enqueue_job("deliver_alerts"), 2.0)
     except Exception as exc:
-        log.warning("could not enqueue delivery after a re-drive: %s", exc)
+        log.warning("could not enqueue delivery (the relay will): %s", exc)
 
 
 _SELLER = r"/api/v1/sellers/{id:\d+}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from marketplace import logs
+from config import logs
 from models import alerts as alerts_repo
 from models import matches as matches_repo
 from models import outbox as outbox_repo
@@ -30,6 +30,7 @@ from workers.delivery import (
     build_email,
     send_webhook,
 )
+from workers.results import ClaimBudget, Outcomes
 
 log = logging.getLogger("workers.jobs")
 
@@ -73,6 +74,15 @@ async def _alert_rows(
             if len(rows) >= max_alerts:
                 break
     return rows
+
+
+def _kept(matches: list[Any], rules: Any) -> list[Any]:
+    """What is stored of a brief's matches (best first): the shortlist a buyer reads (the
+    best `shortlist_size`) and every match that reaches the alert threshold, so that each
+    alerted seller sees the brief among its opportunities."""
+    size = int(_rule(rules, "shortlist_size", SHORTLIST_SIZE))
+    threshold = float(_rule(rules, "alert_threshold", 0.0))
+    return [m for m in matches if m.rank <= size or m.score >= threshold]
 
 
 def _waves(top_k: int, indexed: int) -> list[int]:
@@ -120,6 +130,9 @@ async def match_brief(
         last = i == len(waves) - 1
         matches, rules, version = await live.match_versioned(brief, k)
         last = last or len(matches) < k  # fewer matches than asked: this is all of them
+        kept = _kept(matches, rules)
+        last = last or len(kept) < len(matches)  # the rest is neither shortlisted nor alerted
+        matches = kept
         max_alerts = int(_rule(rules, "max_alerts_per_brief", 100))
         async with ctx["pool"].acquire() as conn:
             rows = await _alert_rows(conn, brief, matches, rules, max_alerts)
@@ -154,14 +167,12 @@ async def match_brief(
                 if final:
                     await outbox_repo.mark_done(conn, outbox_id)
             new_alerts += new
-            if new and ctx["config"].fanout != "per_alert":
+            if new:
                 await kick_delivery(ctx, new)
             if final:
                 break
         done = len(matches)
         if last:
-            if ctx["config"].fanout == "per_alert" and any(r[1] != "digest" for r in rows):
-                await _enqueue_per_alert(ctx, brief_id)
             break
     log.info(
         "brief matched: %d shortlisted, %d alerts (%d new), rules v%s, %.0f ms",
@@ -173,15 +184,6 @@ async def match_brief(
         extra={"brief_id": brief_id},
     )
     return {"brief_id": brief_id, "shortlisted": done, "alerts": len(rows), "new": new_alerts}
-
-
-async def _enqueue_per_alert(ctx: Ctx, brief_id: int) -> None:
-    """The naive fan-out, for comparison only: one queue job per alert."""
-    async with ctx["pool"].acquire() as conn:
-        rows = await alerts_repo.list_for_brief(conn, brief_id, limit=1_000_000)
-    for row in rows:
-        if row["channel"] != "digest" and row["status"] == "pending":
-            await ctx["redis"].enqueue_job("deliver_alert", row["id"])
 
 
 async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = None) -> None:
@@ -201,99 +203,10 @@ async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = No
 # Delivery
 
 
-class ClaimBudget:
-    """Bounds the alerts a worker has claimed but not finished (across all its delivery jobs)
-    to about two rounds of its concurrency. A claimed alert must be sent long before its lock
-    expires, or another worker would take it as abandoned and send it a second time; claiming
-    only what can be sent at once keeps that wait short whatever the number of jobs."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self.used = 0
-        self._cond = asyncio.Condition()
-
-    async def reserve(self, want: int, wait: float = 1.0) -> int:
-        """Up to `want` slots; 0 after `wait` seconds without any (the caller re-checks)."""
-        async with self._cond:
-            try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self.used < self.limit), wait)
-            except TimeoutError:
-                return 0
-            n = min(want, self.limit - self.used)
-            self.used += n
-            return n
-
-    async def release(self, n: int = 1) -> None:
-        if n <= 0:
-            return
-        async with self._cond:
-            self.used -= n
-            self._cond.notify_all()
-
-
-class Outcomes:
-    """Delivery results written back in small batches (every ~50 ms): few round trips at
-    thousands of alerts per second, and a crash can only resend what was in flight or in the
-    last unflushed instant."""
-
-    def __init__(self, ctx: Ctx) -> None:
-        self.ctx = ctx
-        self.sent: list[int] = []
-        self.failures: list[tuple[int, str, float | None]] = []
-        self.counts = {"sent": 0, "retry": 0, "failed": 0}
-        self._lock = asyncio.Lock()
-
-    def ok(self, alert_id: int) -> None:
-        self.sent.append(alert_id)
-
-    def fail(self, alert: Mapping[str, Any], error: DeliveryError) -> None:
-        config = self.ctx["config"]
-        attempts = int(alert["attempts"])
-        if error.permanent or attempts >= config.max_attempts:
-            delay = None
-        else:
-            delay = filters.retry_delay(attempts, config.backoff_base, config.backoff_max)
-        self.failures.append((int(alert["id"]), str(error), delay))
-
-    async def flush(self) -> None:
-        async with self._lock:
-            sent, self.sent = self.sent, []
-            failures, self.failures = self.failures, []
-            if not sent and not failures:
-                return
-            try:
-                async with self.ctx["pool"].acquire() as conn, conn.transaction():
-                    await alerts_repo.mark_sent(conn, sent)
-                    failed = await alerts_repo.mark_failures(conn, failures)
-            except BaseException:
-                # Keep them for the next flush; if this process dies, the locks expire and the
-                # alerts are sent again with the same idempotency key.
-                self.sent = sent + self.sent
-                self.failures = failures + self.failures
-                raise
-            self.counts["sent"] += len(sent)
-            self.counts["failed"] += len(failed)
-            self.counts["retry"] += len(failures) - len(failed)
-            for alert_id, error, _ in failures:
-                if alert_id in failed:
-                    log.warning("alert failed for good: %s", error, extra={"alert_id": alert_id})
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(0.05)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("recording delivery results failed; retrying")
-                await asyncio.sleep(1.0)
-
-
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
     settings = ctx["settings"]
     if alert["channel"] == "webhook":
-        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        body = orjson.dumps(alert_payload(alert, ctx["links"]))
         await send_webhook(
             ctx["http"],
             alert,
@@ -308,8 +221,7 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
             [alert],
             to=alert["email"],
             mail_from=ctx["config"].mail_from,
-            base_url=settings.base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=False,
         )
         await ctx["mailer"].send(msg)
@@ -422,20 +334,6 @@ async def _schedule_retry(ctx: Ctx) -> None:
         await kick_delivery(ctx, 1, defer=wait + 0.05)
 
 
-async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
-    """One alert per job: the naive fan-out (kept for comparison in bench/fanout.py)."""
-    async with ctx["pool"].acquire() as conn:
-        batch = await alerts_repo.claim_ids(
-            conn, [alert_id], lock_seconds=ctx["config"].lock_seconds
-        )
-    if not batch:
-        return False
-    outcomes = Outcomes(ctx)
-    await send_batch(ctx, batch, outcomes, budgeted=False)
-    await outcomes.flush()
-    return outcomes.counts["sent"] == 1
-
-
 # ---------------------------------------------------------------------------------------------
 # Daily digest
 
@@ -465,8 +363,7 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             batch,
             to=batch[0]["email"],
             mail_from=config.mail_from,
-            base_url=ctx["settings"].base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=True,
         )
         ids = [a["id"] for a in batch]

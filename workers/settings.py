@@ -11,10 +11,10 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from marketplace.settings import Settings
-from workers.config import WorkerConfig
+from config.settings import Settings, WorkerConfig
 from workers.context import Ctx, close_resources, open_resources
-from workers.jobs import deliver_alert, deliver_alerts, match_brief, send_daily_digests
+from workers.enqueue import JOB_FORMAT
+from workers.jobs import deliver_alerts, match_brief, send_daily_digests
 from workers.relay import relay_outbox
 
 
@@ -39,7 +39,6 @@ def worker_settings(settings: Settings, config: WorkerConfig | None = None) -> d
             # No arq retries for these: state is in PostgreSQL and the relay re-enqueues.
             func(match_brief, max_tries=1),  # type: ignore[arg-type]
             func(deliver_alerts, max_tries=1),  # type: ignore[arg-type]
-            func(deliver_alert, max_tries=1),  # type: ignore[arg-type]
             func(send_daily_digests, max_tries=1),  # type: ignore[arg-type]
         ],
         "cron_jobs": [
@@ -54,6 +53,7 @@ def worker_settings(settings: Settings, config: WorkerConfig | None = None) -> d
             cron(send_daily_digests, minute={0}, second={30}, timeout=3600),  # type: ignore[arg-type]
         ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        **JOB_FORMAT,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "ctx": {"settings": settings, "config": config},
