@@ -236,7 +236,9 @@ async def main_async(args: argparse.Namespace) -> int:
             await fill(conn, args.briefs)
             print(f"filled {args.briefs:,} briefs in {time.perf_counter() - started:.1f} s",
                   file=sys.stderr)
-        async with api_service(dsn, redis_url, 1, 300) as (base, _ready):
+        async with api_service(dsn, redis_url, 1, 300, show_logs=args.server_logs) as (
+            base, _ready
+        ):
             rows = await measure(base, args.runs)
     if args.json:
         print(json.dumps({"briefs": args.briefs, "runs": args.runs, "exports": rows}, indent=2))
@@ -250,6 +252,7 @@ def main() -> int:
     parser.add_argument("--briefs", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--server-logs", action="store_true", help="show the server's log")
     return asyncio.run(main_async(parser.parse_args()))
 
 
