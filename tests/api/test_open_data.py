@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from api import performance
 from api.app import create_app
 from api.keys import OPERATIONS
 from api.limits import Limits
+from matcher.outcomes import SME_SIZES, parse_opportunities
 from models import open_data
 from tests.api.conftest import MakeClient, settings_for
 from tests.conftest import Servers
@@ -237,3 +238,22 @@ async def test_exports_outlive_the_api_deadline(clean_db: Servers, pool: asyncpg
         # ... while an API request gets the 1 ms deadline.
         r = await c.get("/api/v1/performance")
         assert r.status == 503 and (await r.json())["error"]["code"] == "timeout"
+
+
+async def test_the_csv_reads_back_with_the_digital_marketplace_reader(
+    client: TestClient, pool: asyncpg.Pool, admin: dict[str, str]
+) -> None:
+    """What import-dm and eval --opportunities read: winners, their size class and the
+    applicant counts come back; open ("live") briefs are not outcomes, and the reader says so."""
+    seeded = await seed(client, pool, admin)
+    text = await (await client.get("/open-data/opportunities.csv")).text()
+    opps, errors = parse_opportunities(io.StringIO(text))
+    by_id = {int(o.id): o for o in opps}
+    alpha, delta = by_id[seeded.briefs["b1"]], by_id[seeded.briefs["b2"]]
+    assert alpha.awarded and alpha.winner == "Alpha Digital Ltd"
+    assert alpha.winner_size in SME_SIZES and delta.winner_size not in SME_SIZES
+    assert (alpha.sme_applications, alpha.large_applications, alpha.total_applications) == (
+        1, 0, 1)
+    assert alpha.published_at == date(2026, 1, 10) and alpha.organisation == "Ministry of Tests"
+    assert [e.message for e in errors] == ["unknown status 'live' (expected one of awarded,"
+                                           " cancelled, closed, unsuccessful)"] * 2
