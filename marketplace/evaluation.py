@@ -64,7 +64,7 @@ def _progress(items: Sequence[Any], desc: str, progress: bool) -> tqdm:
     )
 
 
-CURVE = tuple(round(0.05 * i, 2) for i in range(1, 21))  # alert thresholds the curve shows
+CURVE = tuple(round(0.05 * i, 2) for i in range(21))  # alert thresholds the curve shows
 
 
 def ours_ranks(evalset: EvalSet, rules: Any = None, *, progress: bool = False) -> Ranks:

@@ -88,11 +88,12 @@ class RulesError(ValueError):
 class Rules:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     # Calibrated scores (matcher/calibration.py): the share of past winners a match reaches.
-    # 0: every seller with evidence of the work who passes the hard filters is matched. 0.15:
-    # about 85 % of matched past winners reach it, and it alerts at most 15 % of the
-    # candidates on every time split of the 2016-17 outcomes (`marketplace eval` curve).
+    # 0: every seller with evidence of the work who passes the hard filters is matched. 0.05:
+    # about 95 % of matched past winners reach it; on the alert curve of `marketplace eval` it
+    # is the threshold that reaches the most winners while alerting at most 15 % of the
+    # candidates on every time split of the 2016-17 outcomes (0 alerts 18-20 %).
     shortlist_threshold: float = 0.0
-    alert_threshold: float = 0.15
+    alert_threshold: float = 0.05
     # The stored shortlist a buyer reads: the best matches, at most this many. 20 holds the
     # winner in about 60 % of the 2016-17 briefs where the top 10 hold about 47 %.
     shortlist_size: int = 20
