@@ -30,8 +30,8 @@ from config.settings import limit_settings
 
 # Probes and scrapes must answer even when a client is being throttled or the process is slow.
 EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
-# Whole-database exports stream for as long as the client reads (158 MB of OCDS at 100,000
-# briefs takes a minute at 20 Mbit/s): they get a deadline of their own, not the API's.
+# Whole-database exports stream for as long as the client reads (a large OCDS package over a
+# slow link takes minutes): they get a deadline of their own, not the API's.
 EXPORT_PREFIXES = ("/open-data/",)
 EXPORT_TIMEOUT = 900.0
 _MAX_KEYS = 100_000  # buckets kept; the least recently used go first (a full bucket is the default)

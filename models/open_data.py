@@ -19,7 +19,7 @@ from datetime import datetime
 
 import asyncpg
 
-PAGE = 2000  # rows the cursor fetches per round trip (2.2x faster than 500; ~3 MB)
+PAGE = 2000  # rows per cursor round trip: few round trips, a few MB of rows in memory
 
 _PUBLISHED = "b.published_at IS NOT NULL AND b.status <> 'draft'"
 
