@@ -30,6 +30,10 @@ from config.settings import limit_settings
 
 # Probes and scrapes must answer even when a client is being throttled or the process is slow.
 EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
+# Whole-database exports stream for as long as the client reads (a large OCDS package over a
+# slow link takes minutes): they get a deadline of their own, not the API's.
+EXPORT_PREFIXES = ("/open-data/",)
+EXPORT_TIMEOUT = 900.0
 _MAX_KEYS = 100_000  # buckets kept; the least recently used go first (a full bucket is the default)
 
 
@@ -186,6 +190,8 @@ async def timeout_middleware(request: web.Request, handler: Handler) -> web.Stre
     if _exempt(request):
         return await handler(request)
     limit = request.app[LIMITS].request_timeout
+    if request.path.startswith(EXPORT_PREFIXES):
+        limit = max(limit, EXPORT_TIMEOUT)
     try:
         async with asyncio.timeout(limit):
             return await handler(request)

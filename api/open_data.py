@@ -263,7 +263,6 @@ async def _csv_chunks(conn: asyncpg.Connection) -> AsyncIterator[bytes]:
 
 
 async def opportunities_csv(ctx: Ctx) -> web.StreamResponse:
-    await open_data.snapshot(ctx.conn)
     v = await open_data.version(ctx.conn)
     return await _stream(
         ctx, "text/csv", _csv_chunks(ctx.conn), _etag("csv", v.tag), v.last_modified,
@@ -304,7 +303,6 @@ async def _ocds_chunks(
 
 async def ocds_json(ctx: Ctx) -> web.StreamResponse:
     settings = ctx.app[SETTINGS]
-    await open_data.snapshot(ctx.conn)
     v = await open_data.version(ctx.conn)
     base = settings.base_url.rstrip("/")
     head = package_head(base, v.last_modified)
@@ -319,14 +317,14 @@ ROUTES = [
     Operation(
         "GET", "/open-data/opportunities.csv", opportunities_csv,
         "Download every published brief as Digital Marketplace opportunity data", "open data",
-        roles=None, response={"type": "string"}, content_type="text/csv", transaction=True,
+        roles=None, response={"type": "string"}, content_type="text/csv", snapshot=True,
         description="The column layout of the Digital Marketplace's opportunity-data.csv, one "
         "row per published brief; ETag and Last-Modified, 304 on If-None-Match.",
     ),
     Operation(
         "GET", "/open-data/ocds.json", ocds_json,
         "Download every published brief and award as an OCDS 1.1 release package", "open data",
-        roles=None, response={"type": "object"}, transaction=True,
+        roles=None, response={"type": "object"}, snapshot=True,
         description="A tender release per published brief and an award release per award; "
         "ETag and Last-Modified, 304 on If-None-Match.",
     ),

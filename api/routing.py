@@ -98,6 +98,9 @@ class Operation:
     # would otherwise hold a connection while it waits for the index).
     handler_db: bool = True
     transaction: bool | None = None  # default: every method but GET
+    # A read-only snapshot (REPEATABLE READ, READ ONLY) for handlers that read several queries
+    # that must agree, e.g. an export and its ETag.
+    snapshot: bool = False
     content_type: str = "application/json"
     description: str = ""
 
@@ -111,6 +114,8 @@ class Operation:
 
     @property
     def in_transaction(self) -> bool:
+        if self.snapshot:
+            return True
         return self.transaction if self.transaction is not None else self.method != "GET"
 
 
@@ -163,7 +168,8 @@ def wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                     ctx = Ctx(request, conn, account)
                     # One transaction per request, opened here at the edge: handlers and
                     # repositories never commit; any error rolls everything back.
-                    async with conn.transaction():
+                    isolation = "repeatable_read" if op.snapshot else None
+                    async with conn.transaction(isolation=isolation, readonly=op.snapshot):
                         response = await op.handler(ctx)
         except asyncpg.exceptions.PostgresError as exc:
             if _db_down(exc):

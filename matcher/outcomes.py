@@ -21,7 +21,9 @@ from models.types import Brief, CaseStudy, Seller
 
 STATUSES = frozenset({"closed", "awarded", "cancelled", "unsuccessful"})
 # Sizes the export uses; the first three are SMEs under the UK definition.
-SME_SIZES = frozenset({"micro", "small", "medium"})
+# "sme" is what this service's own export writes (/open-data/opportunities.csv): it records
+# only whether a seller is an SME, not which of the three sizes.
+SME_SIZES = frozenset({"micro", "small", "medium", "sme"})
 SIZES = SME_SIZES | {"large"}
 
 # Columns without which a file is not an opportunity export at all.

@@ -1,11 +1,11 @@
 """A small marketplace with outcomes, for the performance dashboard and open data tests, with
 figures small enough to compute by hand (tests/api/test_performance.py lists them).
 
-What the API on main can do goes through the API: tokens, sellers, alert preferences, drafts,
-publishing. Times are then fixed with SQL (a test cannot wait a month), stored shortlists and
-alerts are written through their repositories (the worker's own functions), and the outcome
-rows whose endpoints are not on main yet (responses, invitations, awards, pending claims) are
-written by `outcome_rows` below with the columns of migration 004.
+Everything a person does goes through the API: tokens, sellers, alert preferences, drafts,
+publishing, seller responses, invitations, awards and a seller's own claims (pending until an
+admin decides). What the worker does (stored shortlists, alerts and their delivery) is written
+through the worker's own repository functions, and publication times, shortlist times and
+delivery times are then fixed with SQL: a test cannot wait a month.
 
 Private values carry the marker PRIVATE so a test can check that none reaches a public byte.
 """
@@ -39,37 +39,6 @@ async def _ok(response: Any, status: int = 200) -> Any:
     body = await response.text()
     assert response.status == status, body
     return orjson.loads(body) if body else None
-
-
-async def outcome_rows(
-    conn: asyncpg.Connection,
-    *,
-    responses: list[tuple[int, int, str]] = (),  # type: ignore[assignment]
-    invitations: list[tuple[int, int]] = (),  # type: ignore[assignment]
-    awards: list[tuple[int, int, datetime]] = (),  # type: ignore[assignment]
-    claims: list[tuple[int, str, dict[str, Any]]] = (),  # type: ignore[assignment]
-) -> None:
-    """Rows of the outcome tables (migration 004) whose endpoints are being written elsewhere."""
-    for brief_id, seller_id, response in responses:
-        await conn.execute(
-            "INSERT INTO responses (brief_id, seller_id, response) VALUES ($1, $2, $3)",
-            brief_id, seller_id, response,
-        )
-    for brief_id, seller_id in invitations:
-        await conn.execute(
-            "INSERT INTO invitations (brief_id, seller_id) VALUES ($1, $2)", brief_id, seller_id
-        )
-    for brief_id, seller_id, at in awards:
-        await conn.execute(
-            "UPDATE briefs SET status = 'awarded', winner_seller_id = $2, awarded_at = $3,"
-            " updated_at = now() WHERE id = $1",
-            brief_id, seller_id, at,
-        )
-    for seller_id, kind, value in claims:
-        await conn.execute(
-            "INSERT INTO seller_claims (seller_id, kind, value) VALUES ($1, $2, $3)",
-            seller_id, kind, value,
-        )
 
 
 async def seed(client: TestClient, pool: asyncpg.Pool, admin: dict[str, str]) -> Seeded:
@@ -138,7 +107,7 @@ async def seed(client: TestClient, pool: asyncpg.Pool, admin: dict[str, str]) ->
 
     s, b = out.sellers, out.briefs
     shortlists = {  # brief: (seconds after publishing, [(seller, rank)])
-        "b1": (60, [("alpha", 1), ("gamma", 2), ("beta", 11)]),
+        "b1": (60, [("alpha", 1), ("gamma", 2), ("beta", 11), ("responder", 12)]),
         "b2": (180, [("beta", 1), ("delta", 2)]),
         "b3": (300, [("alpha", 1)]),
     }
@@ -167,23 +136,41 @@ async def seed(client: TestClient, pool: asyncpg.Pool, admin: dict[str, str]) ->
             written = briefs[brief][2] + timedelta(minutes=10)
             await conn.execute(
                 "UPDATE alerts SET status = $3, created_at = $4, sent_at = $5,"
-                " last_error = $6 WHERE brief_id = $1 AND seller_id = $2",
+                " last_error = $6 WHERE brief_id = $1 AND seller_id = $2 AND kind = 'match'",
                 b[brief], s[seller], status, written,
                 None if latency is None else written + timedelta(seconds=latency),
                 f"POST https://hooks.example.com/{PRIVATE}/x refused" if status == "failed"
                 else None,
             )
-        await outcome_rows(
-            conn,
-            responses=[(b["b1"], s["alpha"], "interested"), (b["b1"], s["beta"], "applied"),
-                       (b["b1"], s["responder"], "not_for_me"), (b["b2"], s["delta"], "applied"),
-                       (b["b3"], s["alpha"], "applied")],
-            invitations=[(b["b1"], s["alpha"]), (b["b1"], s["gamma"]), (b["b3"], s["beta"])],
-            awards=[(b["b1"], s["alpha"], datetime(2026, 2, 1, 12, 0, tzinfo=UTC)),
-                    (b["b2"], s["delta"], datetime(2026, 2, 15, 12, 0, tzinfo=UTC))],
-            claims=[(s["gamma"], "past_work", {"title": f"Claimed {PRIVATE} work",
-                                               "organisation": f"Org {PRIVATE}"}),
-                    (s["gamma"], "category", {"category": f"cat-{PRIVATE}"})],
+
+    for brief, seller, response in (("b1", "alpha", "interested"), ("b1", "beta", "applied"),
+                                    ("b1", "responder", "not_for_me"), ("b2", "delta", "applied"),
+                                    ("b3", "alpha", "applied")):
+        r = await client.post(
+            f"/api/v1/sellers/{s[seller]}/opportunities/{b[brief]}/response", headers=admin,
+            json={"response": response},
         )
-    out.private += [f"Claimed {PRIVATE} work", f"why {PRIVATE}"]
+        await _ok(r)
+    for brief, sellers in (("b1", ["alpha", "gamma"]), ("b3", ["beta"])):
+        r = await client.post(f"/api/v1/briefs/{b[brief]}/invitations", headers=out.buyer_headers,
+                              json={"seller_ids": [s[x] for x in sellers]})
+        assert r.status in (200, 201), await r.text()
+    for brief, seller in (("b1", "alpha"), ("b2", "delta")):
+        r = await client.post(f"/api/v1/briefs/{b[brief]}/award", headers=out.buyer_headers,
+                              json={"seller_id": s[seller]})
+        await _ok(r)
+    # The seller's own claims: pending until an admin decides.
+    r = await client.post("/api/v1/tokens", headers=admin, json={
+        "role": "seller", "name": f"Seller {PRIVATE} contact", "seller_id": s["gamma"],
+    })
+    gamma = {"Authorization": f"Bearer {(await _ok(r, 201))['token']}"}
+    r = await client.patch(f"/api/v1/sellers/{s['gamma']}", headers=gamma, json={
+        "sme": True,
+        "case_studies": [{"title": f"Claimed {PRIVATE} work",
+                          "organisation": f"Org {PRIVATE}", "won_at": "2025-06-01"}],
+    })
+    claimed = await _ok(r)
+    assert len(claimed["pending_claims"]) == 2, claimed
+    out.private += [f"Claimed {PRIVATE} work", f"Org {PRIVATE}", f"why {PRIVATE}",
+                    f"Seller {PRIVATE} contact"]
     return out

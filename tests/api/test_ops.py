@@ -48,7 +48,10 @@ async def test_openapi_is_valid_and_complete(client: TestClient) -> None:
     served = set()
     for route in client.app.router.routes():  # type: ignore[union-attr]
         path = route.resource.canonical if route.resource else ""
-        if path.startswith(("/api/v1", "/health", "/metrics")) and route.method != "HEAD":
+        # Everything the API serves (the open data and the performance CSVs too), not the
+        # pages.
+        api = ("/api/v1", "/health", "/metrics", "/open-data/", "/performance/")
+        if path.startswith(api) and route.method != "HEAD":
             served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method))
     assert served and served == documented
     publish = spec["paths"]["/api/v1/briefs/{id}/publish"]["post"]

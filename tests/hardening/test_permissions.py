@@ -84,6 +84,12 @@ MATRIX: dict[str, tuple[int, int, int, int, int, int]] = {
     "GET /health/live":                                 (200, 200, 200, 200, 200, 200),
     "GET /health/ready":                                (200, 200, 200, 200, 200, 200),
     "GET /metrics":                                     (200, 200, 200, 200, 200, 200),
+    # Open data and the performance figures: public, the same for everyone.
+    "GET /api/v1/performance":                          (200, 200, 200, 200, 200, 200),
+    "GET /open-data/opportunities.csv":                 (200, 200, 200, 200, 200, 200),
+    "GET /open-data/ocds.json":                         (200, 200, 200, 200, 200, 200),
+    **{f"GET /performance/{name}.csv": (200, 200, 200, 200, 200, 200) for name in (
+        "briefs", "alerts", "responses", "outcomes", "sme", "categories", "months-by-category")},
 }
 
 SELLER_BODY = {
