@@ -3,8 +3,8 @@
     pending --claim--> sending --ok--> sent
                           |--error, tries left--> pending (next_attempt_at = backoff)
                           |--error, last try----> failed (last_error)  --redrive--> pending
-    sending with an expired lock (its worker died) is due again: delivery is at-least-once,
-    always with the same alert id as idempotency key.
+    sending with an expired lease (its worker died and stopped renewing it) is due again:
+    delivery is at-least-once, always with the same alert id as idempotency key.
     channel 'digest' rows wait as pending until the daily digest claims them.
 """
 
@@ -109,6 +109,20 @@ async def claim_digest(
     return [dict(r) for r in rows]
 
 
+async def renew(conn: asyncpg.Connection, ids: Sequence[int], *, lock_seconds: float) -> int:
+    """Extend the lease of alerts a live worker still holds (its heartbeat); a worker that died
+    stops renewing, and its alerts are due again when the lease runs out."""
+    if not ids:
+        return 0
+    status = await conn.execute(
+        "UPDATE alerts SET locked_until = now() + make_interval(secs => $2)"
+        " WHERE id = ANY($1::bigint[]) AND status = 'sending'",
+        list(ids),
+        lock_seconds,
+    )
+    return int(status.split()[-1])
+
+
 async def mark_sent(conn: asyncpg.Connection, ids: Sequence[int]) -> int:
     if not ids:
         return 0
@@ -169,10 +183,13 @@ async def has_due(conn: asyncpg.Connection) -> bool:
 
 
 async def next_retry_in(conn: asyncpg.Connection) -> float | None:
-    """Seconds until the earliest pending instant alert is due (None when there is none)."""
+    """Seconds until the next instant alert falls due (None when none will): a pending one's
+    next attempt, or the end of a lease (the worker holding it may have died; a live one
+    renews it before then)."""
     value = await conn.fetchval(
-        "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM alerts"
-        " WHERE status = 'pending' AND channel <> 'digest'"
+        "SELECT extract(epoch FROM min(CASE WHEN status = 'pending' THEN next_attempt_at"
+        " ELSE locked_until END) - now()) FROM alerts"
+        " WHERE status IN ('pending', 'sending') AND channel <> 'digest'"
     )
     return None if value is None else max(0.0, float(value))
 

@@ -13,7 +13,9 @@ from typing import Any
 class WorkerConfig:
     batch_size: int = 500  # alerts claimed per round trip
     concurrency: int = 128  # requests in flight per worker process
-    lock_seconds: float = 120.0  # a claimed alert is due again when its worker died this long ago
+    # Lease on a claimed alert, renewed by the worker's heartbeat every lock_seconds / 4 while
+    # it holds the alert: a killed worker's alerts are due again this long after its last beat.
+    lock_seconds: float = 8.0
     max_attempts: int = 8  # after the last one the alert is failed
     backoff_base: float = 2.0  # seconds; attempt n waits base * 2**(n-1), with full jitter
     backoff_max: float = 3600.0

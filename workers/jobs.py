@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -231,10 +231,45 @@ class ClaimBudget:
             self._cond.notify_all()
 
 
+class Leases:
+    """The alerts this worker holds (claimed, their result not yet recorded). A heartbeat renews
+    their lease every lock_seconds / 4, so a send may take longer than the lease while a
+    killed worker's alerts are due again within lock_seconds of its last beat."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.held: set[int] = set()
+
+    def hold(self, ids: Iterable[int]) -> None:
+        self.held.update(ids)
+
+    def drop(self, ids: Iterable[int]) -> None:
+        self.held.difference_update(ids)
+
+    async def renew(self) -> None:
+        ids = list(self.held)
+        if ids:
+            async with self.ctx["pool"].acquire() as conn:
+                await alerts_repo.renew(conn, ids, lock_seconds=self.ctx["config"].lock_seconds)
+
+    async def run(self) -> None:
+        every = max(0.05, self.ctx["config"].lock_seconds / 4)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.renew()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing alert leases failed; retrying")
+
+
 class Outcomes:
-    """Delivery results written back in small batches (every ~50 ms): few round trips at
-    thousands of alerts per second, and a crash can only resend what was in flight or in the
-    last unflushed instant."""
+    """Delivery results, each recorded as soon as it is known: a sender keeps its concurrency
+    slot until its result is committed (`recorded`), so a worker killed at any moment can only
+    have sent again what it had in flight, at most its concurrency. Results that arrive while
+    a write is under way go out together in the next one (one round trip for many alerts at
+    thousands per second)."""
 
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
@@ -242,9 +277,13 @@ class Outcomes:
         self.failures: list[tuple[int, str, float | None]] = []
         self.counts = {"sent": 0, "retry": 0, "failed": 0}
         self._lock = asyncio.Lock()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._running = False
 
     def ok(self, alert_id: int) -> None:
         self.sent.append(alert_id)
+        self._wake.set()
 
     def fail(self, alert: Mapping[str, Any], error: DeliveryError) -> None:
         config = self.ctx["config"]
@@ -254,40 +293,67 @@ class Outcomes:
         else:
             delay = filters.retry_delay(attempts, config.backoff_base, config.backoff_max)
         self.failures.append((int(alert["id"]), str(error), delay))
+        self._wake.set()
+
+    async def recorded(self) -> None:
+        """Wait until every result reported so far is committed."""
+        if not self._running:  # no writer task (one-off use): write now
+            await self.flush()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
 
     async def flush(self) -> None:
         async with self._lock:
             sent, self.sent = self.sent, []
             failures, self.failures = self.failures, []
-            if not sent and not failures:
-                return
-            try:
-                async with self.ctx["pool"].acquire() as conn, conn.transaction():
-                    await alerts_repo.mark_sent(conn, sent)
-                    failed = await alerts_repo.mark_failures(conn, failures)
-            except BaseException:
-                # Keep them for the next flush; if this process dies, the locks expire and the
-                # alerts are sent again with the same idempotency key.
-                self.sent = sent + self.sent
-                self.failures = failures + self.failures
-                raise
-            self.counts["sent"] += len(sent)
-            self.counts["failed"] += len(failed)
-            self.counts["retry"] += len(failures) - len(failed)
-            for alert_id, error, _ in failures:
-                if alert_id in failed:
-                    log.warning("alert failed for good: %s", error, extra={"alert_id": alert_id})
+            waiters, self._waiters = self._waiters, []
+            if sent or failures:
+                try:
+                    async with self.ctx["pool"].acquire() as conn, conn.transaction():
+                        await alerts_repo.mark_sent(conn, sent)
+                        failed = await alerts_repo.mark_failures(conn, failures)
+                except BaseException:
+                    # Kept for the next write; if this process dies, the leases run out and
+                    # the alerts are sent again with the same idempotency key.
+                    self.sent = sent + self.sent
+                    self.failures = failures + self.failures
+                    self._waiters = waiters + self._waiters
+                    raise
+                leases: Leases | None = self.ctx.get("leases")
+                if leases is not None:
+                    leases.drop(sent)
+                    leases.drop(f[0] for f in failures)
+                self.counts["sent"] += len(sent)
+                self.counts["failed"] += len(failed)
+                self.counts["retry"] += len(failures) - len(failed)
+                for alert_id, error, _ in failures:
+                    if alert_id in failed:
+                        log.warning(
+                            "alert failed for good: %s", error, extra={"alert_id": alert_id}
+                        )
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(0.05)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("recording delivery results failed; retrying")
-                await asyncio.sleep(1.0)
+        self._running = True
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self.flush()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("recording delivery results failed; retrying")
+                    await asyncio.sleep(1.0)
+                    self._wake.set()
+        finally:
+            self._running = False
 
 
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
@@ -345,6 +411,9 @@ async def send_batch(
                 else:
                     outcomes.ok(alert["id"])
                 finished.add(alert["id"])
+                # The slot is free only once the result is committed: sends whose result could
+                # be lost in a crash never exceed the concurrency.
+                await outcomes.recorded()
         finally:
             if budget is not None:
                 await asyncio.shield(budget.release(1))
@@ -364,8 +433,16 @@ async def send_batch(
             await alerts_repo.release(
                 conn, unfinished, not_attempted=[i for i in unfinished if i not in started]
             )
+        _leases(ctx).drop(unfinished)
         log.info("shutdown: handed back %d alerts", len(unfinished))
         raise
+
+
+def _leases(ctx: Ctx) -> Leases:
+    leases: Leases | None = ctx.get("leases")
+    if leases is None:  # a ctx without the worker's resources (one-off use)
+        leases = ctx["leases"] = Leases(ctx)
+    return leases
 
 
 def _alert_extra(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,6 +477,7 @@ async def deliver_alerts(ctx: Ctx) -> dict[str, int]:
                 batch = await alerts_repo.claim_due(
                     conn, limit=slots, lock_seconds=config.lock_seconds
                 )
+            _leases(ctx).hold(a["id"] for a in batch)
         except BaseException:
             await budget.release(slots)
             raise
@@ -430,6 +508,7 @@ async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
         )
     if not batch:
         return False
+    _leases(ctx).hold(a["id"] for a in batch)
     outcomes = Outcomes(ctx)
     await send_batch(ctx, batch, outcomes, budgeted=False)
     await outcomes.flush()
@@ -461,6 +540,8 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             )
         if not batch or not batch[0].get("email"):
             continue
+        ids = [a["id"] for a in batch]
+        _leases(ctx).hold(ids)
         msg = build_email(
             batch,
             to=batch[0]["email"],
@@ -469,7 +550,6 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             signing_key=ctx["signing_key"],
             digest=True,
         )
-        ids = [a["id"] for a in batch]
         try:
             await ctx["mailer"].send(msg)
         except DeliveryError as exc:
@@ -483,5 +563,6 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
         async with ctx["pool"].acquire() as conn, conn.transaction():
             await alerts_repo.mark_sent(conn, ids)
             await prefs_repo.mark_digest_sent(conn, seller_id)
+        _leases(ctx).drop(ids)
         sent += 1
     return {"digests": sent, "failed": failed}
