@@ -148,8 +148,10 @@ async def match_brief(
                     replace = False
                 else:
                     await matches_repo.add_to_shortlist(conn, brief_id, chunk, version)
+                # Capped in the database, not only here: a later wave (or a re-run) may rank
+                # sellers with equal scores in another order and pick others.
                 new = await alerts_repo.create_many(
-                    conn, brief_id, chunk_rows, request_id=request_id
+                    conn, brief_id, chunk_rows, request_id=request_id, cap=max_alerts
                 )
                 if final:
                     await outbox_repo.mark_done(conn, outbox_id)
