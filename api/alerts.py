@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
+from api.categories import check_categories, list_fields
 from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.keys import QUEUE, SETTINGS
 from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
@@ -130,6 +131,7 @@ async def _check_webhook(ctx: Ctx, url: str) -> None:
 async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     seller_id = await _seller(ctx)
     body = await ctx.body(PreferencesIn)
+    await check_categories(ctx.conn, list_fields("categories", body.categories))
     if body.webhook_url is not None:
         await _check_webhook(ctx, body.webhook_url)
     fields = body.model_dump()
@@ -182,7 +184,7 @@ async def kick_delivery(app: web.Application) -> None:
     try:
         await asyncio.wait_for(redis.enqueue_job("deliver_alerts"), 2.0)
     except Exception as exc:
-        log.warning("could not enqueue delivery after a re-drive: %s", exc)
+        log.warning("could not enqueue delivery (the relay will): %s", exc)
 
 
 _SELLER = r"/api/v1/sellers/{id:\d+}"

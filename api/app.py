@@ -18,11 +18,19 @@ from aiohttp import web
 from api import (
     alerts,
     audit,
+    awards,
     briefs,
+    categories,
+    claims,
     health,
+    invitations,
     metrics,
+    open_data,
     openapi,
     opportunities,
+    outcomes,
+    performance,
+    responses,
     rules,
     sellers,
     tokens,
@@ -34,7 +42,7 @@ from api.limits import Limits, rate_limit_middleware, setup_limits, timeout_midd
 from api.metrics import Metrics
 from api.middleware import error_middleware, metrics_middleware, request_id_middleware
 from api.routing import Operation, add_routes
-from marketplace.settings import Settings
+from config.settings import Settings
 from models.db import create_pool
 
 log = logging.getLogger(__name__)
@@ -47,14 +55,22 @@ def operations() -> list[Operation]:
     return [
         *tokens.ROUTES,
         *sellers.ROUTES,
+        *claims.ROUTES,
+        *categories.ROUTES,
         *briefs.ROUTES,
         *opportunities.ROUTES,
+        *responses.ROUTES,
+        *invitations.ROUTES,
+        *awards.ROUTES,
         *alerts.ROUTES,
         *rules.ROUTES,
+        *outcomes.ROUTES,
         *audit.ROUTES,
         *health.ROUTES,
         *metrics.ROUTES,
         *openapi.ROUTES,
+        *performance.ROUTES,
+        *open_data.ROUTES,
     ]
 
 
@@ -85,7 +101,7 @@ async def _queue(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _live_index(app: web.Application) -> AsyncIterator[None]:
-    from workers.live_index import LiveMatcher, default_snapshot_path
+    from live import LiveMatcher, default_snapshot_path
 
     settings = app[SETTINGS]
     assert settings.database_url is not None
@@ -140,6 +156,7 @@ def create_app(
     setup_security_headers(app)
     setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
+    app[performance.CACHE] = {}
     ops = operations()
     app[OPERATIONS] = ops
     add_routes(app, ops)

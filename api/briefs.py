@@ -14,12 +14,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_brief_access
+from api.categories import check_categories
 from api.errors import Conflict, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL, QUEUE
 from api.routing import Ctx, Operation, json_response
 from api.validation import (
     UNSET,
     Body,
+    DraftCategoryId,
     Line,
     Money,
     Name,
@@ -29,16 +31,18 @@ from api.validation import (
     Tags,
     Text,
 )
-from marketplace.logs import request_id
+from config.logs import request_id
 from models import audit, briefs, matches, outbox
 from models.briefs import brief_json, row_to_brief
-from models.types import CATEGORIES, Brief
+from models.types import Brief
 
 log = logging.getLogger(__name__)
 BUYERS = frozenset({"admin", "buyer"})
 _ENQUEUE_TIMEOUT = 3.0
 PREVIEW_LIMIT = 20
-DraftCategory = Literal[(*CATEGORIES, "")]  # type: ignore[valid-type]
+# Empty while a draft has none yet; otherwise an id from the category list (checked against
+# the database by api.categories.check_categories).
+DraftCategory = DraftCategoryId
 Status = Literal["draft", "published", "closed", "awarded", "cancelled", "unsuccessful"]
 
 
@@ -145,10 +149,8 @@ def publish_problems(brief: Brief) -> list[dict[str, str]]:
         problems.append(field_error("title", "a title is required", "missing"))
     if not brief.summary.strip():
         problems.append(field_error("summary", "a summary is required", "missing"))
-    if brief.category not in CATEGORIES:
-        problems.append(
-            field_error("category", f"one of {', '.join(CATEGORIES)} is required", "enum")
-        )
+    if not brief.category.strip():
+        problems.append(field_error("category", "a category is required", "missing"))
     if not brief.location.strip():
         problems.append(field_error("location", "a location is required", "missing"))
     if not [s for s in brief.essential_skills if s.strip()]:
@@ -189,6 +191,7 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(BriefDraft)
     fields = body.model_dump()
+    await check_categories(ctx.conn, [("category", body.category)])
     if fields["organisation"] is None:
         fields["organisation"] = ctx.user.organisation
     row = await briefs.create(ctx.conn, fields, buyer_account_id=ctx.user.id)
@@ -226,6 +229,7 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
     if row["status"] != "draft":
         raise Conflict(f"only a draft can be changed; this brief is {row['status']}")
     fields = body.model_dump(exclude_unset=True)
+    await check_categories(ctx.conn, [("category", fields.get("category") or "")])
     updated = await briefs.update(ctx.conn, brief_id, fields)
     assert updated is not None
     await audit.record(

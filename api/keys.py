@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 from aiohttp import web
 
-from marketplace.settings import Settings
+from config.settings import Settings
 
 if TYPE_CHECKING:  # the worker package is imported when the app starts, not when this loads
     from api.metrics import Metrics
     from api.queue import Queue
     from api.routing import Operation
-    from workers.live_index import LiveMatcher
+    from live import LiveMatcher
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool", asyncpg.Pool)

@@ -2,13 +2,11 @@
 without one), a cap on failed authentications per address, a deadline per request and one for
 reading the body.
 
-Settings come from the environment (read once, in `create_app`):
-- MARKETPLACE_RATE_LIMIT: "<requests>/<seconds>" per token, e.g. "600/60"; "off" or "0"
-  disables it. Default "3000/60": far above any person using the pages or a client integrating
-  honestly, low enough that one runaway script cannot take the process over.
-- MARKETPLACE_REQUEST_TIMEOUT: seconds a request may take before it is answered 503 (default 30).
-- MARKETPLACE_BODY_TIMEOUT: seconds to receive a request body before 408 (default 10): a client
-  trickling bytes holds a connection, never a worker.
+Settings come from the environment through config.settings (read once, in `create_app`):
+MARKETPLACE_RATE_LIMIT per token, default 3000/60: far above any person using the pages or a
+client integrating honestly, low enough that one runaway script cannot take the process over;
+MARKETPLACE_REQUEST_TIMEOUT (503 after it) and MARKETPLACE_BODY_TIMEOUT (408 after it: a client
+trickling bytes holds a connection, never a worker).
 
 The buckets live in memory, per process: with several API processes a caller gets the limit once
 per process, which is fine for protecting each process (the goal here), not for billing.
@@ -19,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -29,6 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.errors import ApiError
+from config.settings import limit_settings
 
 # Probes and scrapes must answer even when a client is being throttled or the process is slow.
 EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
@@ -59,41 +57,13 @@ class Limits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
-        e = os.environ if env is None else env
-        base = cls()
-        requests, seconds = base.rate_requests, base.rate_seconds
-        raw = (e.get("MARKETPLACE_RATE_LIMIT") or "").strip().lower()
-        if raw in ("off", "0", "none"):
-            requests = 0
-        elif raw:
-            try:
-                n, _, per = raw.partition("/")
-                requests, seconds = int(n), float(per or 1)
-                if requests < 0 or seconds <= 0:
-                    raise ValueError("must be positive")
-            except ValueError as exc:
-                raise SystemExit(
-                    f"MARKETPLACE_RATE_LIMIT must look like 600/60 or off, not {raw!r}"
-                ) from exc
+        given = limit_settings(env)
         return cls(
-            rate_requests=requests,
-            rate_seconds=seconds,
-            request_timeout=_seconds(e, "REQUEST_TIMEOUT", base.request_timeout),
-            body_timeout=_seconds(e, "BODY_TIMEOUT", base.body_timeout),
+            rate_requests=given.rate_requests,
+            rate_seconds=given.rate_seconds,
+            request_timeout=given.request_timeout,
+            body_timeout=given.body_timeout,
         )
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(f"MARKETPLACE_{name}")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"MARKETPLACE_{name} must be a number of seconds") from exc
-    if value <= 0:
-        raise SystemExit(f"MARKETPLACE_{name} must be positive")
-    return value
 
 
 class TokenBuckets:

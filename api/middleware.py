@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from api.errors import ApiError, error_body
 from api.keys import METRICS
 from api.routing import json_response
-from marketplace.logs import request_id
+from config.logs import request_id
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("api.access")
@@ -56,7 +56,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         status = exc.status
         raise
     finally:
-        # One structured line per request (JSON via marketplace.logs), carrying the request id.
+        # One structured line per request (JSON via config.logs), carrying the request id.
         access.info(
             "%s %s %s %.1fms", request.method, _route_label(request), status,
             (time.perf_counter() - start) * 1000,

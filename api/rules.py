@@ -7,9 +7,11 @@ import re
 import time
 from typing import Annotated, Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from api.categories import check_categories
 from api.errors import NotFound, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
@@ -153,9 +155,17 @@ async def _activate(ctx: Ctx, version: int, note: str) -> None:
     )
 
 
+async def check_rule_categories(conn: asyncpg.Connection, rules: Rules) -> None:
+    """Per-category overrides must name categories from the list."""
+    await check_categories(conn, [
+        (f"rules.category_overrides.{c}", c) for c in rules.category_overrides
+    ])
+
+
 async def create_rules(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(RulesIn)
     rules = _parse_rules(body.rules)
+    await check_rule_categories(ctx.conn, rules)
     version = await rules_repo.create_version(ctx.conn, rules.to_dict(), body.note, ctx.user.id)
     await audit.record(
         ctx.conn, actor_id=ctx.user.id, action="rules.created", entity="rules",

@@ -45,7 +45,7 @@ async def main(dsn: str, mode: str, snapshot: str | None = None) -> None:
     live = None
     pool = None
     if mode == "live":
-        from workers.live_index import LiveMatcher
+        from live import LiveMatcher
 
         pool = await create_pool(dsn, min_size=1, max_size=2)
         live = LiveMatcher(pool, dsn, snapshot_path=snapshot)

@@ -196,7 +196,7 @@ async def bench_live(dsn: str, sellers: Sequence[Seller], briefs: Sequence[Brief
     finally:
         await conn.close()
 
-    live = importlib.util.find_spec("workers.live_index") is not None
+    live = importlib.util.find_spec("live.index") is not None
     mode = "live" if live else "plain"
     if not live:
         result.edit_note = "skipped: workers.live_index (LiveMatcher) is missing"

@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
+        "import-ocds",
+        help="import Open Contracting Data Standard awards (OCDS 1.1)",
+        description="Import the awards of an OCDS release package, record package (each "
+        "record's compiledRelease, else its releases) or JSON lines of releases. Each won "
+        "award becomes an awarded brief (tender title and description, buyer, CPV category, "
+        "award date, value in GBP) and past work of each supplier; a supplier is a seller "
+        "keyed by its OCDS party id, an SME when its party's details.scale says 'sme' or "
+        "'micro'. CPV codes met are added to the category list. Re-importing the same file "
+        "changes nothing; bad releases are reported with their place in the file and skipped.",
+    )
+    p.add_argument("file", help="path to the OCDS file (.json or JSON lines)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
         "eval",
         help="ranking quality on past outcomes, ours beside BM25 and PostgreSQL full-text",
         description="Build seller profiles from wins published before --split-date, rank every "
@@ -82,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Digital Marketplace opportunity-data CSV")
     source.add_argument("--ocds", metavar="FILE",
                         help="OCDS 1.1 release package, record package or JSON lines of releases")
+    source.add_argument(
+        "--from-db", action="store_true",
+        help="the service's own awards (recorded or imported), read from MARKETPLACE_DATABASE_URL"
+        " or the embedded default",
+    )
     p.add_argument(
         "--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after"
     )
@@ -109,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from marketplace.logs import setup_logging
+    from config.logs import setup_logging
 
     setup_logging(verbose=args.verbose)
     if args.command == "eval":
@@ -120,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from marketplace.importer import run_import
 
         return run_import(args)
+    if args.command == "import-ocds":
+        from marketplace.ocds_import import run_import_ocds
+
+        return run_import_ocds(args)
     from marketplace import runner
 
     commands = {

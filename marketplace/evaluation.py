@@ -30,7 +30,7 @@ from typing import Any
 from tqdm import tqdm
 
 from marketplace.peers import Ranks, bm25_ranks, postgres_fts_ranks
-from matcher.metrics import rank_of, summarise
+from matcher.metrics import alert_recall, alert_volume, rank_of, summarise
 from matcher.ocds import build_ocds_eval_set, read_ocds
 from matcher.outcomes import (
     EvalSet,
@@ -50,7 +50,7 @@ LABELS = {
     "postgres_fts": "postgres_fts (ts_rank_cd)",
     "postgres_ts_rank": "postgres_ts_rank",
 }
-METRICS = ("recall@1", "recall@10", "mrr", "ndcg@10")
+METRICS = ("recall@1", "recall@10", "mrr", "ndcg@10", "recall@5%", "recall@10%", "recall@20%")
 
 
 class EvalError(Exception):
@@ -64,17 +64,45 @@ def _progress(items: Sequence[Any], desc: str, progress: bool) -> tqdm:
     )
 
 
+CURVE = tuple(round(0.05 * i, 2) for i in range(1, 21))  # alert thresholds the curve shows
+
+
 def ours_ranks(evalset: EvalSet, rules: Any = None, *, progress: bool = False) -> Ranks:
     """Our matcher with the given Rules (None: defaults), every candidate in play."""
-    from matcher import Matcher
+    return ours_run(evalset, rules, progress=progress)[0]
 
-    matcher = Matcher(rules).fit(evalset.sellers)
+
+def ours_run(evalset: EvalSet, rules: Any = None, *, progress: bool = False,
+             ) -> tuple[Ranks, dict[str, Any]]:
+    """Ranks, and the alert figures at the rules' alert threshold with the whole curve.
+
+    A seller the matcher does not return (no evidence, a hard filter, below the shortlist
+    threshold) is not ranked: a winner left out counts as a miss."""
+    from matcher import Matcher, Rules
+
+    active = rules if rules is not None else Rules()
+    matcher = Matcher(active).fit(evalset.sellers)
     top_k = max(len(evalset.sellers), 1)
     ranks: Ranks = []
+    scores: list[list[float]] = []
+    winners: list[float | None] = []
     for query in _progress(evalset.queries, "ours", progress):
         matches = matcher.match(query.brief, top_k=top_k)
         ranks.append(rank_of([m.seller_id for m in matches], query.relevant))
-    return ranks
+        scores.append([m.score for m in matches])
+        winners.append(next((m.score for m in matches if m.seller_id == query.relevant), None))
+    n = len(evalset.sellers)
+    threshold = active.alert_threshold
+    alerts = {
+        "alert_threshold": threshold,
+        "alert_volume": round(alert_volume(scores, n, threshold), 4),
+        "alert_recall": round(alert_recall(winners, threshold), 4),
+        "matched_winners": round(alert_recall(winners, 0.0), 4),
+        "alert_curve": [
+            {"threshold": t, "alert_volume": round(alert_volume(scores, n, t), 4),
+             "alert_recall": round(alert_recall(winners, t), 4)} for t in CURVE],
+    }
+    return ranks, alerts
 
 
 def fit_split_date(opps: Sequence[Opportunity], split: date) -> date:
@@ -118,8 +146,25 @@ def ocds_source(path: str) -> EvalSource:
     )
 
 
+def db_source() -> EvalSource:
+    """The service's own awards (recorded through the API or imported), as opportunities."""
+    from marketplace.awards_db import AwardsDbError, read_awards
+
+    try:
+        opps, errors = read_awards()
+    except AwardsDbError as exc:
+        raise EvalError(str(exc)) from exc
+    return EvalSource(
+        build=lambda split, until: build_eval_set(opps, split, until),
+        award_dates=[o.published_at for o in opps if o.awarded and o.published_at],
+        errors=[f"database: {e.line}: {e.message}" for e in errors],
+    )
+
+
 def load_source(args: argparse.Namespace) -> EvalSource:
     """The one outcome source the command line names (argparse makes them exclusive)."""
+    if getattr(args, "from_db", False):
+        return db_source()
     if getattr(args, "ocds", None):
         return ocds_source(args.ocds)
     if getattr(args, "opportunities", None):
@@ -128,7 +173,7 @@ def load_source(args: argparse.Namespace) -> EvalSource:
 
 
 async def _postgres_ranks(evalset: EvalSet, progress: bool) -> dict[str, Ranks]:
-    from marketplace.settings import Settings
+    from config.settings import Settings
     from models.db import connect
 
     settings = Settings.from_env()
@@ -156,11 +201,12 @@ async def _postgres_ranks(evalset: EvalSet, progress: bool) -> dict[str, Ranks]:
 
 
 def _timed(results: dict[str, Any], timings: dict[str, float], key: str,
-           run: Callable[[], Ranks]) -> None:
+           run: Callable[[], Ranks | tuple[Ranks, dict[str, Any]]]) -> None:
     started = time.perf_counter()
-    ranks = run()
+    got = run()
     timings[key] = time.perf_counter() - started
-    results[key] = summarise(ranks)
+    ranks, extra = got if isinstance(got, tuple) else (got, {})
+    results[key] = {**summarise(ranks, results["n_candidates"]), **extra}
 
 
 def evaluate(
@@ -183,7 +229,11 @@ def evaluate_set(
 ) -> dict[str, Any]:
     """Every ranker on one evaluation set. `ours` replaces our ranker (tests without a
     matcher)."""
-    rank_ours = ours or (lambda es, r: ours_ranks(es, r, progress=progress))
+    def default_ours(es: EvalSet, r: Any) -> tuple[Ranks, dict[str, Any]]:
+        return ours_run(es, r, progress=progress)
+
+    rank_ours: Callable[[EvalSet, Any], Ranks | tuple[Ranks, dict[str, Any]]] = (
+        ours or default_ours)
     results: dict[str, Any] = {
         "n_queries": len(evalset.queries),
         "n_candidates": len(evalset.sellers),
@@ -201,7 +251,7 @@ def evaluate_set(
         pg = asyncio.run(_postgres_ranks(evalset, progress))
         timings["postgres"] = time.perf_counter() - started  # includes server start-up
         for key, ranks in pg.items():
-            results[key] = summarise(ranks)
+            results[key] = summarise(ranks, results["n_candidates"])
     results["seconds"] = {k: round(v, 3) for k, v in timings.items()}
     return results
 
@@ -218,8 +268,20 @@ def format_table(results: dict[str, Any]) -> str:
             continue
         lines.append(
             f"{LABELS[key]:<28}{row['n_queries']:>5}"
-            + "".join(f"{row[m]:>11.4f}" for m in METRICS)
+            + "".join(f"{row[m]:>11.4f}" if m in row else f"{'-':>11}" for m in METRICS)
         )
+    for key in ("ours", "ours_fitted"):
+        row = results.get(key)
+        if row is None or "alert_curve" not in row:
+            continue
+        lines.append(
+            f"{LABELS[key]}: alert threshold {row['alert_threshold']:.2f} reaches"
+            f" {row['alert_volume']:.1%} of the candidates (alert_volume) and"
+            f" {row['alert_recall']:.1%} of the winners (alert_recall);"
+            f" {row['matched_winners']:.1%} of the winners are matched at all")
+        lines.append("  alert curve (threshold: volume / recall): " + ", ".join(
+            f"{p['threshold']:.2f}: {p['alert_volume']:.2f}/{p['alert_recall']:.2f}"
+            for p in row["alert_curve"]))
     timings = results.get("seconds") or {}
     if timings:
         lines.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))

@@ -47,7 +47,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from marketplace.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger("marketplace.processes")
 
@@ -160,8 +160,8 @@ def _die_with_parent() -> None:
 def _child_main(settings: Settings, number: int, pages: bool, pipe: Connection,
                 conns: socket.socket, verbose: bool) -> None:
     """Entry point of one API child (a fresh interpreter: multiprocessing's spawn)."""
-    from marketplace.logs import setup_logging
-    from marketplace.runner import run_loop
+    from config.logs import setup_logging
+    from marketplace.loop import run_loop
 
     _die_with_parent()
     setup_logging(verbose=verbose)
@@ -218,9 +218,9 @@ async def _child(settings: Settings, number: int, pages: bool, pipe: Connection,
 
     from api.app import create_app
     from api.keys import LIVE
-    from marketplace.runner import _stop_event_on_signals
+    from marketplace.loop import stop_event_on_signals
 
-    stop = _stop_event_on_signals(asyncio.get_running_loop())
+    stop = stop_event_on_signals(asyncio.get_running_loop())
     app = create_app(settings, pages=pages)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()

@@ -23,7 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from marketplace.settings import Settings
+from config.settings import Settings
+from marketplace.loop import run_loop, stop_event_on_signals
 
 log = logging.getLogger("marketplace")
 T = TypeVar("T")
@@ -44,26 +45,6 @@ def _outside_loop_signals() -> None:
     """Outside the event loop (starting or stopping servers) SIGTERM behaves like Ctrl-C, so
     `finally` blocks run and the embedded servers are stopped."""
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-
-
-def _stop_event_on_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run on uvloop when it is installed (a dependency, except on Windows): aiohttp's
-    request handling costs about half as much CPU on it (cached previews: 2,779 against 1,663
-    req/s with two API processes). The stock loop works too. A loop factory, not
-    `uvloop.install()`: no process-wide policy (deprecated from Python 3.12)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -235,7 +216,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 def process_count(args: argparse.Namespace, settings: Settings) -> int:
     """--processes, else MARKETPLACE_API_PROCESSES (default 1)."""
-    from marketplace.settings import parse_processes
+    from config.settings import parse_processes
 
     given = getattr(args, "processes", None)
     if given is None:
@@ -264,7 +245,7 @@ def run_serve(args: argparse.Namespace) -> int:
         count = process_count(args, s)
 
         async def main() -> int:
-            stop = _stop_event_on_signals(asyncio.get_running_loop())
+            stop = stop_event_on_signals(asyncio.get_running_loop())
             if not no_migrate:
                 assert s.database_url
                 await _migrate(s.database_url)
@@ -313,7 +294,7 @@ def run_worker(args: argparse.Namespace) -> int:
         async def main() -> int:
             from workers.main import run_worker as worker_main
 
-            stop = _stop_event_on_signals(asyncio.get_running_loop())
+            stop = stop_event_on_signals(asyncio.get_running_loop())
             log.info("worker starting")
             worker = asyncio.create_task(worker_main(s), name="worker")
             return await _wait_worker_or_stop(worker, stop)
@@ -531,7 +512,7 @@ def run_up(args: argparse.Namespace) -> int:
             source = f"{state} in {s.data_dir / ADMIN_TOKEN_FILE}"
 
         async def main() -> int:
-            stop = _stop_event_on_signals(asyncio.get_running_loop())
+            stop = stop_event_on_signals(asyncio.get_running_loop())
             assert s.database_url
             await _migrate(s.database_url)
             demo = await _bootstrap_and_demo(s)

@@ -3,7 +3,8 @@
 The raw score (the weighted mean of the signals, 0..1) has no meaning of its own: a text-heavy
 brief and a title-only brief put the same seller at different raw values. So every score the
 product shows is calibrated on real outcomes: **a score of s means that this seller matches the
-brief at least as well as a share s of past winners matched the briefs they won**. A threshold
+brief at least as well as a share s of the past winners the engine matched did on the briefs
+they won**. A threshold
 t is then a trade-off an admin can read: on the outcomes the calibration was fitted on, about
 (1 - t) of the winners score t or more (a threshold of 0.15 would have reached about 85 % of
 winners), and `marketplace eval` shows how many sellers that reaches (`alert_volume`).
@@ -33,8 +34,10 @@ def calibrate(raw: np.ndarray, knots: Knots) -> np.ndarray:
 
 def fit_calibration(winner_raw: Sequence[float], n_knots: int = N_KNOTS) -> Knots:
     """Knots from the raw scores of real winners (one per past brief). A raw score at the
-    q-th percentile of the winners' maps to q; raw 0 (no evidence) maps to 0."""
-    values = np.sort(np.asarray([v for v in winner_raw if np.isfinite(v)], np.float64))
+    q-th percentile of the winners' maps to q. Winners the engine did not match at all (raw
+    0: no evidence, or a hard filter) are left out: the share is of the matched winners, and
+    `marketplace eval` reports how many winners are matched at all."""
+    values = np.sort(np.asarray([v for v in winner_raw if np.isfinite(v) and v > 0], np.float64))
     if len(values) < 2:
         return IDENTITY
     levels = np.linspace(0.0, 1.0, n_knots)

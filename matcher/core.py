@@ -49,6 +49,7 @@ class Query:
     rules: Rules
     term_ids: np.ndarray
     term_weights: np.ndarray
+    topical: np.ndarray  # per query term: from the work (not only from the buyer's name)
     crits: list[Any]
     org: str
     role: str
@@ -114,7 +115,7 @@ class Matcher:
     def query(self, brief: Brief) -> Query:
         rules = self.rules_.for_category(brief.category) if brief.category else self.rules_
         index = self._index()
-        ids, weights = _query_vector(index, brief, rules)
+        ids, weights, topical = _query_vector(index, brief, rules)
         location = "" if not brief.location or is_anywhere(brief.location) else brief.location
         when = brief.published_at or datetime.now(UTC)
         return Query(
@@ -122,6 +123,7 @@ class Matcher:
             rules=rules,
             term_ids=ids,
             term_weights=weights,
+            topical=topical,
             crits=_criteria(tuple(brief.essential_skills), tuple(brief.nice_to_have_skills),
                             tuple(rules.skill_aliases.items())),
             org=norm_org(brief.organisation) if brief.organisation else "",
@@ -222,21 +224,30 @@ def _criteria(essential: tuple[str, ...], nice: tuple[str, ...],
     return criteria(list(essential), list(nice), dict(aliases))
 
 
-def _query_vector(index: SellerIndex, brief: Brief, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
-    """Brief text -> (term ids, weights): field-weighted sublinear tf x fitted idf, l2-normalised.
+def _query_vector(index: SellerIndex, brief: Brief, rules: Rules,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brief text -> (term ids, weights, topical): field-weighted sublinear tf x fitted idf,
+    l2-normalised; `topical` marks the terms that come from the work, not only from the
+    buyer's name (a buyer's name shared with past work is a prior, not evidence).
 
     Synonyms and skill aliases expand the query only (no refit when rules change): an alias
     group is treated both ways, so "kubernetes" in a brief also finds sellers writing "k8s".
     """
     text_model = index.text
     weights: dict[int, float] = {}
+    topical: set[int] = set()
     extra: list[tuple[str, float]] = []
-    for text, w in brief_fields(brief):
+    fields = brief_fields(brief)
+    org_field = len(fields) if not brief.organisation else next(
+        (i for i, (text, _) in enumerate(fields) if text == brief.organisation), len(fields))
+    for i, (text, w) in enumerate(fields):
         lowered = text.lower()
         for raw in TOKEN_RE.findall(lowered):
             tid = text_model.term_id(raw)
             if tid >= 0:
                 weights[tid] = weights.get(tid, 0.0) + w
+                if i != org_field:
+                    topical.add(tid)
         # Phrases, not tokens: aliases such as "k8s" or "c sharp" span token boundaries.
         for alias, skill in rules.skill_aliases.items():
             if alias in lowered and _has_phrase(lowered, alias):
@@ -251,8 +262,9 @@ def _query_vector(index: SellerIndex, brief: Brief, rules: Rules) -> tuple[np.nd
             tid = text_model.term_id(raw)
             if tid >= 0:
                 weights[tid] = weights.get(tid, 0.0) + w
+                topical.add(tid)
     if not weights:
-        return np.empty(0, np.int64), np.empty(0, np.float64)
+        return np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.bool_)
     ids = np.fromiter(weights.keys(), np.int64, len(weights))
     tf = np.fromiter(weights.values(), np.float64, len(weights))
     vec = (1.0 + np.log1p(tf - 1.0).clip(min=0)) * text_model.idf[ids]
@@ -260,19 +272,38 @@ def _query_vector(index: SellerIndex, brief: Brief, rules: Rules) -> tuple[np.nd
         keep = np.argpartition(-vec, MAX_QUERY_TERMS)[:MAX_QUERY_TERMS]
         ids, vec = ids[keep], vec[keep]
     vec /= np.linalg.norm(vec) or 1.0
-    return ids, vec
+    return ids, vec, np.fromiter((t in topical for t in ids.tolist()), np.bool_, len(ids))
 
 
 def _evidence(index: SellerIndex, q: Query, pieces: dict[str, Any], rows: np.ndarray,
               skill: np.ndarray) -> np.ndarray:
     """Per row: does the seller show evidence of doing this work (text, skills or role)?"""
-    has = (pieces["text"][rows] > 0) | (skill > 0)
+    has = _topical_text(index, q, pieces, rows) | (skill > 0)
     role = pieces["sparse"].get("role")
     if role is not None and len(role[0]):
         role_rows = role[0]
         pos = np.minimum(np.searchsorted(role_rows, rows), len(role_rows) - 1)
         has |= role_rows[pos] == rows
     return has  # type: ignore[no-any-return]
+
+
+def _topical_text(index: SellerIndex, q: Query, pieces: dict[str, Any], rows: np.ndarray,
+                  ) -> np.ndarray:
+    """Per row: does its text share a term of the brief's work (not just the buyer's name)?"""
+    has = pieces["text"][rows] > 0
+    if q.topical.all() or not has.any():
+        return has  # type: ignore[no-any-return]
+    postings: Postings = pieces["postings"]
+    lengths = np.diff(np.r_[postings.starts, len(postings.rows)])
+    entry_topical = np.repeat(q.topical, lengths)
+    marked = np.zeros(index.n_rows, np.bool_)
+    marked[postings.rows[entry_topical]] = True
+    if index.delta_rows:
+        wanted = set(q.term_ids[q.topical].tolist())
+        for k, row in enumerate(index.delta_rows):
+            ids, _ = index.delta_vectors[k]
+            marked[row] = not wanted.isdisjoint(ids.tolist())
+    return has & marked[rows]  # type: ignore[no-any-return]
 
 
 def _has_phrase(text: str, phrase: str) -> bool:

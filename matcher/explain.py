@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .index import SellerIndex
+from .orgs import same_org
 from .rules import SIGNALS
 from .skills import SkillScorer
-from .text import norm_org
+from .text import GENERIC_TERMS
 
 if TYPE_CHECKING:
     from .core import Postings, Query
@@ -106,8 +107,9 @@ def explain_all(index: SellerIndex, q: Query, rows: np.ndarray, signals: np.ndar
     boost_cols = [_ORDER.index(name) for name in _BOOSTS]
     text_col = _ORDER.index("text")
     out: list[dict[str, Any]] = []
-    for row, sig_r, con_r, order, terms in zip(rows.tolist(), sig_rows, con_rows, order_rows,
-                                               top_terms, strict=True):
+    for row, sig_r, con_r, order, all_terms in zip(rows.tolist(), sig_rows, con_rows,
+                                                   order_rows, top_terms, strict=True):
+        terms = _carrying(index, all_terms, sig_r[text_col])
         boosts = {_ORDER[c]: con_r[c] for c in boost_cols if con_r[c] > 0}
         skills = scorer.explain(index.row_skills(row)) if scorer is not None else []
         out.append({
@@ -136,9 +138,9 @@ def _sentence(index: SellerIndex, q: Query, row: int, ranked: list[tuple[str, fl
         elif name == "skills" and skills:
             reasons.append(f"it has {len(skills)} of the skills asked for")
         elif name == "buyer":
-            orgs = [o for o in index.row_orgs[row] if norm_org(o) == q.org]
-            buyer = orgs[0] if orgs else q.brief.organisation
-            reasons.append(f"it has worked for {buyer} before")
+            reason = _buyer_reason(index, q, row)
+            if reason:
+                reasons.append(reason)
         elif name == "role":
             reasons.append(f"it has supplied a {q.brief.role or 'specialist'} before")
         elif name == "category":
@@ -157,6 +159,38 @@ def _sentence(index: SellerIndex, q: Query, row: int, ranked: list[tuple[str, fl
     if len(reasons) == 1:
         return f"Matched because {reasons[0]}."
     return f"Matched because {', '.join(reasons[:-1])} and {reasons[-1]}."
+
+
+# A term carries the text score when it gives at least this share of it.
+CARRYING_SHARE = 0.1
+
+
+def _carrying(index: SellerIndex, terms: list[tuple[str, float]], text_score: float,
+              ) -> list[tuple[str, float]]:
+    """The shared terms worth showing: those that carried the text score, never the words
+    most briefs use ("experience", "team")."""
+    if text_score <= 0:
+        return []
+    return [(t, c) for t, c in terms
+            if t not in GENERIC_TERMS and c >= CARRYING_SHARE * text_score]
+
+
+def _buyer_reason(index: SellerIndex, q: Query, row: int) -> str:
+    """The buyer history, said exactly: the same organisation is "you"; another one is named
+    as a buyer like yours, with the name it really worked for."""
+    brief_org = q.brief.organisation
+    orgs = index.row_orgs[row]
+    if any(same_org(o, brief_org) for o in orgs):
+        return "it has worked for you before"
+    oids, sims = index.orgs.similar(brief_org)
+    best: tuple[float, str] | None = None
+    for oid, sim in zip(oids.tolist(), sims.tolist(), strict=True):
+        name = index.orgs.names[oid]
+        if name in orgs and (best is None or sim > best[0]):
+            best = (sim, name)
+    if best is None:
+        return ""
+    return f"it has worked for {best[1]} (a buyer like yours)"
 
 
 LABELS = _LABELS

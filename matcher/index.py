@@ -17,9 +17,12 @@ to run in a background thread) builds a fresh index and drops dead rows.
 from __future__ import annotations
 
 import gc
+import os
+import pickle
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -29,6 +32,7 @@ import scipy.sparse as sp
 from models.types import CATEGORIES, Seller
 
 from .orgs import OrgIndex
+from .rows import KeyedRows, RowMap, RowNames
 from .skills import SkillVocab
 from .text import (
     TOKEN_RE,
@@ -164,6 +168,66 @@ def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
     return model, matrix
 
 
+PARALLEL_MIN_SELLERS = 20_000  # below this a second process costs more than it saves
+_EMPTY_TEXT = TextModel({}, [], np.empty(0, np.float32), 0)
+_EMPTY_MATRIX = sp.csc_matrix((0, 0), dtype=np.float32)
+
+
+class _TextFitProcess:
+    """`fit_text` in a forked child while the parent builds the sellers' facts.
+
+    A build is two halves of about equal cost: the text (numpy-heavy) and the per-seller facts
+    (Python, under the GIL, so a thread would not help). The child inherits the documents by
+    fork (no copy), fits, and hands back the result through a pickle file in shared memory
+    (/dev/shm when there is one). Whatever goes wrong in the child (no fork, no memory, a
+    signal), the parent fits the text itself: the result is the same either way.
+    """
+
+    def __init__(self, pid: int, path: str, docs: list[str]) -> None:
+        self.pid, self.path, self.docs = pid, path, docs
+
+    @classmethod
+    def start(cls, docs: list[str]) -> _TextFitProcess | None:
+        if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+            return None
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        try:
+            fd, path = tempfile.mkstemp(prefix="matcher-fit-", suffix=".pickle", dir=folder)
+        except OSError:
+            return None
+        os.close(fd)
+        try:
+            pid = os.fork()
+        except OSError:
+            os.unlink(path)
+            return None
+        if pid == 0:  # the child: fit, write, leave without running any of the parent's cleanup
+            status = 1
+            try:
+                text, matrix = fit_text(docs)
+                with open(path, "wb") as f:
+                    pickle.dump((text, matrix.data, matrix.indices, matrix.indptr,
+                                 matrix.shape), f, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
+            finally:
+                os._exit(status)
+        return cls(pid, path, docs)
+
+    def result(self) -> tuple[TextModel, sp.csc_matrix]:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            if status == 0:
+                with open(self.path, "rb") as f:
+                    text, data, indices, indptr, shape = pickle.load(f)
+                matrix = sp.csc_matrix((data, indices, indptr), shape=shape)
+                matrix.has_sorted_indices = True
+                return text, matrix
+        finally:
+            with suppress(OSError):
+                os.unlink(self.path)
+        return fit_text(self.docs)
+
+
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """Without Python's cyclic garbage collector for a while. A build allocates millions of
@@ -205,7 +269,7 @@ class SellerIndex:
         self.matrix = matrix  # rows 0..n_main-1
         self.n_main = matrix.shape[0]
         self.n_rows = 0
-        self.row_of: dict[int, int] = {}
+        self.row_of = RowMap()  # seller id -> row
         self.ids = _Grow(np.int64, capacity, -1)
         self.alive = _Grow(np.bool_, capacity, False)
         self.active = _Grow(np.bool_, capacity, True)
@@ -222,7 +286,7 @@ class SellerIndex:
         self._loc_bit: dict[str, int] = {}  # raw location -> its bit (cache)
         self._skill_raw: dict[str, int] = {}  # raw skill -> skill id (cache)
         self.orgs = OrgIndex()  # buyer organisations -> rows (once per piece of work)
-        self.role_rows: dict[str, list[int]] = {}  # normalised role -> rows (once per job)
+        self.role_rows = KeyedRows()  # normalised role -> rows (once per job)
         self.skills = SkillVocab()  # distinct skill labels
         # Skills of every row as flat "entries" (row, label id) in row order; row r owns
         # entries skill_start[r] .. skill_start[r] + skill_count[r].
@@ -236,7 +300,7 @@ class SellerIndex:
         self._inv_n = 0
         self._inv_order = np.empty(0, np.int32)
         self._inv_ptr = np.zeros(1, np.int64)
-        self.row_orgs: list[tuple[str, ...]] = []  # for explanations
+        self.row_orgs = RowNames()  # per row, its buyers' names (for explanations)
         # Delta: text rows of sellers added after fit (row >= n_main), until `compact`.
         self.delta_rows: list[int] = []
         self.delta_vectors: list[tuple[np.ndarray, np.ndarray]] = []
@@ -248,10 +312,19 @@ class SellerIndex:
     @classmethod
     def build(cls, sellers: list[Seller]) -> SellerIndex:
         with _no_cyclic_gc():
-            text, matrix = fit_text([seller_text(s) for s in sellers])
-            index = cls(text, matrix, len(sellers))
+            docs = [seller_text(s) for s in sellers]
+            job = _TextFitProcess.start(docs) if len(docs) >= PARALLEL_MIN_SELLERS else None
+            if job is None:
+                text, matrix = fit_text(docs)
+            del docs
+            # Meanwhile (with a job) the other core fits the text: the facts are Python work.
+            index = cls(_EMPTY_TEXT, _EMPTY_MATRIX, len(sellers))
             index._append_all(sellers)
             index._build_skill_postings()
+            index.freeze_rows()
+            if job is not None:
+                text, matrix = job.result()
+            index.text, index.matrix, index.n_main = text, matrix, matrix.shape[0]
         index.version += 1
         return index
 
@@ -280,17 +353,16 @@ class SellerIndex:
         first, count = self.n_rows, len(sellers)
         end = first + count
         ids = [s.id for s in sellers]
-        row_of = dict(zip(ids, range(first, end), strict=True))
-        if len(row_of) != count or not row_of.keys().isdisjoint(self.row_of):
-            seen = set(self.row_of)
+        if not len(self.row_of) and not self.n_rows:
+            self.row_of = RowMap.build(np.asarray(ids, np.int64), first)
+        else:
+            seen: set[int] = set()
             for seller_id in ids:
-                if seller_id in seen:
+                if seller_id in seen or seller_id in self.row_of:
                     raise ValueError(f"duplicate seller id {seller_id}")
                 seen.add(seller_id)
-        if self.row_of:
-            self.row_of.update(row_of)
-        else:
-            self.row_of = row_of
+            for row, seller_id in enumerate(ids, first):
+                self.row_of[seller_id] = row
         self.n_rows = end
         self._grow_rows(end)
         rows = slice(first, end)
@@ -359,13 +431,13 @@ class SellerIndex:
             if cs.role:
                 role = norm_role(cs.role)
                 if role:
-                    self.role_rows.setdefault(role, []).append(row)
+                    self.role_rows.add(role, row)
             if is_win:
                 wins += 1
                 day = day_number(cs.won_at)
                 if day == day and not (last >= day):
                     last = day
-        self.row_orgs.append(tuple(dict.fromkeys(orgs)))
+        self.row_orgs.append(dict.fromkeys(orgs))
         sids = [self._skill_id(s) for s in seller.skills if s]
         return cats, loc_bits, located, wins, last, sids
 
@@ -480,6 +552,7 @@ class SellerIndex:
             self.delta_rows, self.delta_vectors, self._delta_csr = [], [], None
         if self.n_entries > self._inv_n or len(self._inv_ptr) <= len(self.skills):
             self._build_skill_postings()
+        self.freeze_rows()
         self.version += 1
 
     def remove(self, seller_id: int) -> bool:
@@ -518,15 +591,22 @@ class SellerIndex:
     def org_rows(self, oid: int) -> np.ndarray:
         """Rows of organisation `oid`'s work as an array (cached until its list grows)."""
         cache: dict[int, np.ndarray] = self.__dict__.setdefault("_org_arrays", {})
-        rows = self.orgs.rows[oid]
         arr = cache.get(oid)
-        if arr is None or len(arr) != len(rows):
-            arr = cache[oid] = np.asarray(rows, np.int64)
+        if arr is None or len(arr) != self.orgs.rows.count(oid):
+            arr = cache[oid] = self.orgs.rows[oid].astype(np.int64)
         return arr
 
-    def rows_for(self, table: dict[str, list[int]], key: str) -> np.ndarray:
+    def rows_for(self, table: KeyedRows, key: str) -> np.ndarray:
         rows = table.get(key)
-        return np.asarray(rows, dtype=np.int64) if rows else np.empty(0, np.int64)
+        return rows.astype(np.int64) if rows is not None and len(rows) else np.empty(0, np.int64)
+
+    def freeze_rows(self) -> None:
+        """Fold the row tables' recent changes into their arrays (at build and compaction)."""
+        self.row_of.freeze()
+        self.role_rows.lists.freeze()
+        self.orgs.rows.freeze()
+        self.row_orgs.freeze()
+        self.__dict__.pop("_org_arrays", None)
 
     def drift(self) -> float:
         """Share of indexed sellers whose text was transformed with an IDF fitted without them.
@@ -536,9 +616,14 @@ class SellerIndex:
         return self.n_transformed / max(1, len(self.row_of))
 
     def memory_bytes(self) -> int:
+        """Bytes of the index's arrays (its Python dicts and lists are not counted)."""
         m = self.matrix
         total = m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.cat_wins.nbytes
-        total += self._inv_order.nbytes + self._inv_ptr.nbytes
+        total += self._inv_order.nbytes + self._inv_ptr.nbytes + self.text.idf.nbytes
+        total += self.row_of.base_ids.nbytes + self.row_of.base_rows.nbytes
+        for lists in (self.role_rows.lists, self.orgs.rows):
+            total += lists.ptr.nbytes + lists.flat.nbytes
+        total += self.row_orgs.ptr.nbytes + self.row_orgs.refs.nbytes
         for arr in (self.ids, self.alive, self.active, self.sme, self.day_rate, self.n_wins,
                     self.last_win, self.cat_declared, self.loc_mask, self.has_locations,
                     self.skill_start, self.skill_count, self.entry_sid, self.entry_row):

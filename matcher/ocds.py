@@ -162,6 +162,8 @@ def release_awards(release: Any, position: int, unit: str = "release") -> list[A
     if not isinstance(release, dict):
         raise ValueError("not a JSON object")
     ocid = _text(release.get("ocid"))
+    if not ocid and "url" in release:
+        raise ValueError("a linked release (a url only): its data is not in this file")
     if not ocid:
         raise ValueError("missing ocid")
     release_date = _datetime(release.get("date"))
@@ -242,7 +244,7 @@ def _package_releases(package: dict[str, Any]) -> Iterator[tuple[Any, int, str]]
                 yield record["compiledRelease"], i, "record"
             else:
                 # The record's releases in full; linked releases ({url, date, tag}) carry no
-                # awards and are reported by release_awards as missing their ocid.
+                # data and are reported by release_awards.
                 releases = _list(record.get("releases"))
                 if not releases:
                     yield None, i, "record"

@@ -15,6 +15,7 @@ from collections import Counter
 import numpy as np
 import scipy.sparse as sp
 
+from .rows import RowLists
 from .text import norm_org, terms
 
 MIN_SIMILARITY = 0.2  # below this two names share only generic words
@@ -25,7 +26,7 @@ class OrgIndex:
         self.key_id: dict[str, int] = {}
         self.names: list[str] = []  # as first written, for explanations
         self.org_terms: list[Counter[str]] = []
-        self.rows: list[list[int]] = []  # org id -> seller rows, once per piece of work
+        self.rows = RowLists()  # org id -> seller rows, once per piece of work
         self.df: Counter[str] = Counter()
         self._matrix: sp.csr_matrix | None = None
         self._vocab: dict[str, int] = {}
@@ -41,9 +42,9 @@ class OrgIndex:
             counts = Counter(terms(key))
             self.org_terms.append(counts)
             self.df.update(counts.keys())
-            self.rows.append([])
+            self.rows.new_key()
             self._matrix = None  # IDF changed: rebuilt lazily (small)
-        self.rows[oid].append(row)
+        self.rows.append(oid, row)
 
     def _build(self) -> sp.csr_matrix:
         if self._matrix is None:
@@ -67,20 +68,64 @@ class OrgIndex:
         return self._matrix
 
     def similar(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(org ids, cosine similarity) of known organisations like `name`."""
+        """(org ids, cosine similarity) of known organisations like `name`; the same
+        organisation (one normalised name, or one's name the other's acronym) scores 1."""
         if not self.names:
             return np.empty(0, np.int64), np.empty(0)
         matrix = self._build()
-        counts = Counter(t for t in terms(norm_org(name)) if t in self._vocab)
-        if not counts:
-            return np.empty(0, np.int64), np.empty(0)
+        counts = Counter(terms(norm_org(name)))
+        known = {t: c for t, c in counts.items() if t in self._vocab}
         q = np.zeros(len(self._vocab))
-        for t, c in counts.items():
+        for t, c in known.items():
             q[self._vocab[t]] = (1 + math.log(c)) * self._idf[t]
-        q /= np.linalg.norm(q) or 1.0
-        sims = matrix @ q
+        # A word no known buyer uses ("Demo" in "Demo Digital Service") still counts in the
+        # length of the name, with the weight of the rarest word: dropping it would make the
+        # words left over ("digital service") look like the whole name.
+        unseen_idf = math.log(1 + len(self.names)) + 1
+        unseen = sum((1 + math.log(c)) ** 2 for t, c in counts.items() if t not in known)
+        norm = math.sqrt(float(q @ q) + unseen * unseen_idf**2) or 1.0
+        sims = matrix @ (q / norm) if known else np.zeros(len(self.names))
+        for oid in self.same_ids(name):
+            sims[oid] = 1.0
         ids = np.flatnonzero(sims >= MIN_SIMILARITY)
         return ids, sims[ids]
+
+    def same_ids(self, name: str) -> list[int]:
+        """Known organisations that are the very same buyer as `name`."""
+        key = norm_org(name)
+        found = [self.key_id[key]] if key in self.key_id else []
+        if " " not in key and key:
+            found.extend(oid for k, oid in self.key_id.items() if key in acronyms(k))
+        else:
+            found.extend(self.key_id[a] for a in acronyms(key) if a in self.key_id)
+        return sorted(set(found))
+
+
+# Joining words that acronyms of British and Australian departments keep or drop.
+_JOINERS = frozenset({"and", "of", "for", "the", "in", "on", "to"})
+
+
+def acronyms(key: str) -> set[str]:
+    """Acronyms a normalised name is written as: "department for work and pension" -> "dwp",
+    "ministry of justice" -> "moj" (joining words kept) and "mj", "hm revenue and custom" ->
+    "hmrc" (a short leading word kept whole), "hrc"."""
+    words = key.split()
+    if len(words) < 2:
+        return set()
+    content = [w for w in words if w not in _JOINERS]
+    out = {"".join(w[0] for w in words), "".join(w[0] for w in content)}
+    if content and len(content[0]) <= 3:
+        out.add(content[0] + "".join(w[0] for w in content[1:]))
+    return {a for a in out if len(a) >= 2}
+
+
+def same_org(a: str, b: str) -> bool:
+    """Are two written names one organisation? Equal once normalised, or one is the
+    other's acronym ("DWP" and "Department for Work and Pensions")."""
+    ka, kb = norm_org(a), norm_org(b)
+    if not ka or not kb:
+        return False
+    return ka == kb or ka in acronyms(kb) or kb in acronyms(ka)
 
     def row_scores(self, name: str, n_rows: int) -> np.ndarray:
         """Per seller row: sum over its past work of the similarity of that work's buyer."""
@@ -91,5 +136,5 @@ class OrgIndex:
             if len(rows) == 1:
                 out[rows[0]] += sim
             else:
-                np.add.at(out, np.asarray(rows), sim)
+                np.add.at(out, rows, sim)
         return out

@@ -28,6 +28,15 @@ STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS) | {
     "ltd", "limited", "plc", "llp", "uk", "inc", "co", "eg", "ie", "etc", "will", "able",
 }
 
+# Words that appear in most briefs (in at least half of the 89 Digital Marketplace briefs of
+# 2019-20), and the fragments the tokenizer makes of "end-to-end" and "GOV.UK": sharing them
+# says nothing about a seller, so explanations never show them as the reason for a match.
+GENERIC_TERMS: frozenset[str] = frozenset({
+    "data", "delivery", "design", "digital", "experience", "including", "process", "project",
+    "provide", "service", "standard", "support", "team", "user", "using", "work", "working",
+    "end", "gov",
+})
+
 # Locations that mean "anywhere": a brief there needs no local seller; a seller there serves all.
 ANYWHERE: frozenset[str] = frozenset(
     {"offsite", "off site", "remote", "anywhere", "any", "national", "nationwide", "uk",

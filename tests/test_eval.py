@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import json
 import os
 import sys
@@ -23,7 +24,10 @@ from models.types import Brief, CaseStudy, Seller
 from tests.conftest import OPPORTUNITIES_CSV
 
 DEV_CSV = OPPORTUNITIES_CSV
-METRIC_KEYS = {"n_queries", "recall@1", "recall@10", "mrr", "ndcg@10"}
+METRIC_KEYS = {"n_queries", "recall@1", "recall@10", "mrr", "ndcg@10",
+               "recall@5%", "recall@10%", "recall@20%"}
+# Ours also reports the alert curve of its rules.
+ALERT_KEYS = {"alert_threshold", "alert_volume", "alert_recall", "matched_winners", "alert_curve"}
 
 
 def _sellers() -> list[Seller]:
@@ -137,8 +141,16 @@ async def test_cli_eval_json_on_a_slice(servers: Any, tmp_path: Path) -> None:
     assert proc.returncode == 0, err.decode()
     result = json.loads(out)
     assert isinstance(result["n_queries"], int) and result["n_queries"] > 10
-    for key in ("ours", "bm25", "postgres_fts", "postgres_ts_rank"):
+    assert set(result["ours"]) == METRIC_KEYS | ALERT_KEYS
+    for key in ("bm25", "postgres_fts", "postgres_ts_rank"):
         assert set(result[key]) == METRIC_KEYS, key
+    ours = result["ours"]
+    curve = ours["alert_curve"]
+    # A higher threshold never reaches more sellers or more winners.
+    for lower, higher in itertools.pairwise(curve):
+        assert higher["alert_volume"] <= lower["alert_volume"]
+        assert higher["alert_recall"] <= lower["alert_recall"]
+    assert 0 <= ours["alert_recall"] <= ours["matched_winners"] <= 1
 
 
 def test_cli_eval_bad_arguments(tmp_path: Path) -> None:

@@ -183,7 +183,8 @@ def test_with_rules_shares_index_and_changes_thresholds(matcher: Matcher) -> Non
 def test_weights_change_the_order() -> None:
     sellers = [
         Seller(1, "Words", "border force immigration case working system developers"),
-        Seller(2, "Buyer's friend", "software",
+        # Some evidence of the work ("developers"): priors reorder only sellers that match.
+        Seller(2, "Buyer's friend", "software developers",
                case_studies=[CaseStudy("Something else", organisation="Home Office",
                                        won_at=date(2020, 1, 1))]),
     ]
@@ -196,15 +197,16 @@ def test_weights_change_the_order() -> None:
     assert text_only.match(brief)[0].seller_id == 1
     assert buyer_only.match(brief)[0].seller_id == 2
     expl = buyer_only.match(brief)[0].explanation
-    assert "Home Office" in expl["summary"]
+    assert "worked for you before" in expl["summary"]  # the same organisation
     assert expl["boosts"]["buyer"] > 0
 
 
 def test_similar_buyer_names_count_as_the_same_buyer() -> None:
     assert norm_org("Her Majesty's Passport Office.") == norm_org("Her Majesty’s Passport Office")
-    sellers = [Seller(1, "A", "x", case_studies=[CaseStudy(
+    # Both do the work (the brief's words); only the buyer history tells them apart.
+    sellers = [Seller(1, "A", "agile delivery", case_studies=[CaseStudy(
         "Work", organisation="HM Courts and Tribunals Service", won_at=date(2017, 1, 1))]),
-        Seller(2, "B", "x", case_studies=[CaseStudy(
+        Seller(2, "B", "agile delivery", case_studies=[CaseStudy(
             "Work", organisation="Met Office", won_at=date(2017, 1, 1))])]
     m = Matcher().fit(sellers)
     brief = Brief(1, "Agile delivery", organisation="HM Courts and Tribunal Service (HMCTS) & "

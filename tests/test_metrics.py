@@ -55,3 +55,28 @@ def test_summarise_shape_and_values() -> None:
 def test_rank_of() -> None:
     assert rank_of([7, 3, 9], 9) == 3
     assert rank_of([7, 3, 9], 4) is None
+
+
+def test_recall_at_share_hand_computed() -> None:
+    from matcher.metrics import recall_at_share
+
+    ranks = [1, 5, 6, 11, None]
+    # 100 candidates: 5% is the top 5, 10% the top 10, 20% the top 20.
+    assert recall_at_share(ranks, 100, 0.05) == 2 / 5
+    assert recall_at_share(ranks, 100, 0.10) == 3 / 5
+    assert recall_at_share(ranks, 100, 0.20) == 4 / 5
+    # 10 candidates: 5% is less than one seller, so the first one counts.
+    assert recall_at_share(ranks, 10, 0.05) == 1 / 5
+
+
+def test_alert_volume_and_recall_hand_computed() -> None:
+    from matcher.metrics import alert_recall, alert_volume
+
+    # Two queries over 10 candidates: 3 of 10 and 1 of 10 reach 0.5 -> mean 0.2.
+    scores = [[0.9, 0.6, 0.5, 0.2], [0.7, 0.1]]
+    assert alert_volume(scores, 10, 0.5) == (0.3 + 0.1) / 2
+    assert alert_volume(scores, 10, 0.95) == 0.0
+    # Winners at 0.6, 0.1 and not matched: one of three reaches 0.5.
+    assert alert_recall([0.6, 0.1, None], 0.5) == 1 / 3
+    assert alert_recall([0.6, 0.1, None], 0.0) == 2 / 3
+    assert alert_recall([], 0.5) == 0.0

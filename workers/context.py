@@ -1,9 +1,10 @@
 """What every job finds in its arq ctx, created once per worker process.
 
 ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one keep-alive webhook
-client), mailer, signing_key, sem (bounds requests in flight across all jobs), budget (bounds
-alerts claimed but not finished), outcomes (result writer), leases (heartbeat of the alerts
-held), redis (arq's own pool), worker (the arq Worker, to know when it is shutting down).
+client), mailer, links (signed links in alerts), sem (bounds requests in flight across all
+jobs), budget (bounds alerts claimed but not finished), outcomes (result writer), leases
+(heartbeat of the alerts held), redis (arq's own pool), worker (the arq Worker, to know when
+it is shutting down).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import contextlib
 import logging
 from typing import Any
 
-from marketplace.settings import Settings
+from config.settings import Settings, WorkerConfig
 from models.db import create_pool
-from workers.config import WorkerConfig
 from workers.delivery import Mailer, make_http_client
-from workers.unsubscribe import signing_key
+from workers.links import links_for
+from workers.results import ClaimBudget, Leases, Outcomes
 
 Ctx = dict[str, Any]
 log = logging.getLogger("workers")
@@ -30,8 +31,7 @@ def stopping(ctx: Ctx) -> bool:
 
 
 async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> None:
-    from workers.jobs import ClaimBudget, Leases, Outcomes
-    from workers.live_index import LiveMatcher, default_snapshot_path
+    from live import LiveMatcher, default_snapshot_path
 
     assert settings.database_url, "the worker needs a database URL"
     pool = await create_pool(settings.database_url, min_size=2, max_size=10)
@@ -56,7 +56,7 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         live=live,
         http=make_http_client(config, allow_private=settings.webhook_allow_private),
         mailer=Mailer(settings.smtp_url, timeout=config.smtp_timeout),
-        signing_key=signing_key(settings.secret_key, settings.database_url),
+        links=links_for(settings),
         sem=asyncio.Semaphore(config.concurrency),
         budget=ClaimBudget(2 * config.concurrency),
         outcomes=outcomes,

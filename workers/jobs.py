@@ -11,12 +11,12 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from marketplace import logs
+from config import logs
 from models import alerts as alerts_repo
 from models import matches as matches_repo
 from models import outbox as outbox_repo
@@ -30,6 +30,7 @@ from workers.delivery import (
     build_email,
     send_webhook,
 )
+from workers.results import ClaimBudget, Outcomes, leases_of
 
 log = logging.getLogger("workers.jobs")
 
@@ -73,6 +74,15 @@ async def _alert_rows(
             if len(rows) >= max_alerts:
                 break
     return rows
+
+
+def _kept(matches: list[Any], rules: Any) -> list[Any]:
+    """What is stored of a brief's matches (best first): the shortlist a buyer reads (the
+    best `shortlist_size`) and every match that reaches the alert threshold, so that each
+    alerted seller sees the brief among its opportunities."""
+    size = int(_rule(rules, "shortlist_size", SHORTLIST_SIZE))
+    threshold = float(_rule(rules, "alert_threshold", 0.0))
+    return [m for m in matches if m.rank <= size or m.score >= threshold]
 
 
 def _waves(top_k: int, indexed: int) -> list[int]:
@@ -120,6 +130,9 @@ async def match_brief(
         last = i == len(waves) - 1
         matches, rules, version = await live.match_versioned(brief, k)
         last = last or len(matches) < k  # fewer matches than asked: this is all of them
+        kept = _kept(matches, rules)
+        last = last or len(kept) < len(matches)  # the rest is neither shortlisted nor alerted
+        matches = kept
         max_alerts = int(_rule(rules, "max_alerts_per_brief", 100))
         async with ctx["pool"].acquire() as conn:
             rows = await _alert_rows(conn, brief, matches, rules, max_alerts)
@@ -156,14 +169,12 @@ async def match_brief(
                 if final:
                     await outbox_repo.mark_done(conn, outbox_id)
             new_alerts += new
-            if new and ctx["config"].fanout != "per_alert":
+            if new:
                 await kick_delivery(ctx, new)
             if final:
                 break
         done = len(matches)
         if last:
-            if ctx["config"].fanout == "per_alert" and any(r[1] != "digest" for r in rows):
-                await _enqueue_per_alert(ctx, brief_id)
             break
     log.info(
         "brief matched: %d shortlisted, %d alerts (%d new), rules v%s, %.0f ms",
@@ -175,15 +186,6 @@ async def match_brief(
         extra={"brief_id": brief_id},
     )
     return {"brief_id": brief_id, "shortlisted": done, "alerts": len(rows), "new": new_alerts}
-
-
-async def _enqueue_per_alert(ctx: Ctx, brief_id: int) -> None:
-    """The naive fan-out, for comparison only: one queue job per alert."""
-    async with ctx["pool"].acquire() as conn:
-        rows = await alerts_repo.list_for_brief(conn, brief_id, limit=1_000_000)
-    for row in rows:
-        if row["channel"] != "digest" and row["status"] == "pending":
-            await ctx["redis"].enqueue_job("deliver_alert", row["id"])
 
 
 async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = None) -> None:
@@ -203,165 +205,10 @@ async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = No
 # Delivery
 
 
-class ClaimBudget:
-    """Bounds the alerts a worker has claimed but not finished (across all its delivery jobs)
-    to about two rounds of its concurrency. A claimed alert must be sent long before its lock
-    expires, or another worker would take it as abandoned and send it a second time; claiming
-    only what can be sent at once keeps that wait short whatever the number of jobs."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self.used = 0
-        self._cond = asyncio.Condition()
-
-    async def reserve(self, want: int, wait: float = 1.0) -> int:
-        """Up to `want` slots; 0 after `wait` seconds without any (the caller re-checks)."""
-        async with self._cond:
-            try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self.used < self.limit), wait)
-            except TimeoutError:
-                return 0
-            n = min(want, self.limit - self.used)
-            self.used += n
-            return n
-
-    async def release(self, n: int = 1) -> None:
-        if n <= 0:
-            return
-        async with self._cond:
-            self.used -= n
-            self._cond.notify_all()
-
-
-class Leases:
-    """The alerts this worker holds (claimed, their result not yet recorded). A heartbeat renews
-    their lease every lock_seconds / 4, so a send may take longer than the lease while a
-    killed worker's alerts are due again within lock_seconds of its last beat."""
-
-    def __init__(self, ctx: Ctx) -> None:
-        self.ctx = ctx
-        self.held: set[int] = set()
-
-    def hold(self, ids: Iterable[int]) -> None:
-        self.held.update(ids)
-
-    def drop(self, ids: Iterable[int]) -> None:
-        self.held.difference_update(ids)
-
-    async def renew(self) -> None:
-        ids = list(self.held)
-        if ids:
-            async with self.ctx["pool"].acquire() as conn:
-                await alerts_repo.renew(conn, ids, lock_seconds=self.ctx["config"].lock_seconds)
-
-    async def run(self) -> None:
-        every = max(0.05, self.ctx["config"].lock_seconds / 4)
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.renew()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("renewing alert leases failed; retrying")
-
-
-class Outcomes:
-    """Delivery results, each recorded as soon as it is known: a sender keeps its concurrency
-    slot until its result is committed (`recorded`), so a worker killed at any moment can only
-    have sent again what it had in flight, at most its concurrency. Results that arrive while
-    a write is under way go out together in the next one (one round trip for many alerts at
-    thousands per second)."""
-
-    def __init__(self, ctx: Ctx) -> None:
-        self.ctx = ctx
-        self.sent: list[int] = []
-        self.failures: list[tuple[int, str, float | None]] = []
-        self.counts = {"sent": 0, "retry": 0, "failed": 0}
-        self._lock = asyncio.Lock()
-        self._waiters: list[asyncio.Future[None]] = []
-        self._wake = asyncio.Event()
-        self._running = False
-
-    def ok(self, alert_id: int) -> None:
-        self.sent.append(alert_id)
-        self._wake.set()
-
-    def fail(self, alert: Mapping[str, Any], error: DeliveryError) -> None:
-        config = self.ctx["config"]
-        attempts = int(alert["attempts"])
-        if error.permanent or attempts >= config.max_attempts:
-            delay = None
-        else:
-            delay = filters.retry_delay(attempts, config.backoff_base, config.backoff_max)
-        self.failures.append((int(alert["id"]), str(error), delay))
-        self._wake.set()
-
-    async def recorded(self) -> None:
-        """Wait until every result reported so far is committed."""
-        if not self._running:  # no writer task (one-off use): write now
-            await self.flush()
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        self._wake.set()
-        await waiter
-
-    async def flush(self) -> None:
-        async with self._lock:
-            sent, self.sent = self.sent, []
-            failures, self.failures = self.failures, []
-            waiters, self._waiters = self._waiters, []
-            if sent or failures:
-                try:
-                    async with self.ctx["pool"].acquire() as conn, conn.transaction():
-                        await alerts_repo.mark_sent(conn, sent)
-                        failed = await alerts_repo.mark_failures(conn, failures)
-                except BaseException:
-                    # Kept for the next write; if this process dies, the leases run out and
-                    # the alerts are sent again with the same idempotency key.
-                    self.sent = sent + self.sent
-                    self.failures = failures + self.failures
-                    self._waiters = waiters + self._waiters
-                    raise
-                leases: Leases | None = self.ctx.get("leases")
-                if leases is not None:
-                    leases.drop(sent)
-                    leases.drop(f[0] for f in failures)
-                self.counts["sent"] += len(sent)
-                self.counts["failed"] += len(failed)
-                self.counts["retry"] += len(failures) - len(failed)
-                for alert_id, error, _ in failures:
-                    if alert_id in failed:
-                        log.warning(
-                            "alert failed for good: %s", error, extra={"alert_id": alert_id}
-                        )
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-    async def run(self) -> None:
-        self._running = True
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                try:
-                    await self.flush()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("recording delivery results failed; retrying")
-                    await asyncio.sleep(1.0)
-                    self._wake.set()
-        finally:
-            self._running = False
-
-
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
     settings = ctx["settings"]
     if alert["channel"] == "webhook":
-        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        body = orjson.dumps(alert_payload(alert, ctx["links"]))
         await send_webhook(
             ctx["http"],
             alert,
@@ -376,8 +223,7 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
             [alert],
             to=alert["email"],
             mail_from=ctx["config"].mail_from,
-            base_url=settings.base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=False,
         )
         await ctx["mailer"].send(msg)
@@ -435,16 +281,9 @@ async def send_batch(
             await alerts_repo.release(
                 conn, unfinished, not_attempted=[i for i in unfinished if i not in started]
             )
-        _leases(ctx).drop(unfinished)
+        leases_of(ctx).drop(unfinished)
         log.info("shutdown: handed back %d alerts", len(unfinished))
         raise
-
-
-def _leases(ctx: Ctx) -> Leases:
-    leases: Leases | None = ctx.get("leases")
-    if leases is None:  # a ctx without the worker's resources (one-off use)
-        leases = ctx["leases"] = Leases(ctx)
-    return leases
 
 
 def _alert_extra(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -479,7 +318,7 @@ async def deliver_alerts(ctx: Ctx) -> dict[str, int]:
                 batch = await alerts_repo.claim_due(
                     conn, limit=slots, lock_seconds=config.lock_seconds
                 )
-            _leases(ctx).hold(a["id"] for a in batch)
+            leases_of(ctx).hold(a["id"] for a in batch)
         except BaseException:
             await budget.release(slots)
             raise
@@ -500,21 +339,6 @@ async def _schedule_retry(ctx: Ctx) -> None:
         wait = await alerts_repo.next_retry_in(conn)
     if wait is not None and wait < 600:
         await kick_delivery(ctx, 1, defer=wait + 0.05)
-
-
-async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
-    """One alert per job: the naive fan-out (kept for comparison in bench/fanout.py)."""
-    async with ctx["pool"].acquire() as conn:
-        batch = await alerts_repo.claim_ids(
-            conn, [alert_id], lock_seconds=ctx["config"].lock_seconds
-        )
-    if not batch:
-        return False
-    _leases(ctx).hold(a["id"] for a in batch)
-    outcomes = Outcomes(ctx)
-    await send_batch(ctx, batch, outcomes, budgeted=False)
-    await outcomes.flush()
-    return outcomes.counts["sent"] == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,13 +367,12 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
         if not batch or not batch[0].get("email"):
             continue
         ids = [a["id"] for a in batch]
-        _leases(ctx).hold(ids)
+        leases_of(ctx).hold(ids)
         msg = build_email(
             batch,
             to=batch[0]["email"],
             mail_from=config.mail_from,
-            base_url=ctx["settings"].base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=True,
         )
         try:
@@ -565,6 +388,6 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
         async with ctx["pool"].acquire() as conn, conn.transaction():
             await alerts_repo.mark_sent(conn, ids)
             await prefs_repo.mark_digest_sent(conn, seller_id)
-        _leases(ctx).drop(ids)
+        leases_of(ctx).drop(ids)
         sent += 1
     return {"digests": sent, "failed": failed}

@@ -9,8 +9,7 @@ import logging
 from arq import Worker
 from redis.exceptions import RedisError
 
-from marketplace.settings import Settings
-from workers.config import WorkerConfig
+from config.settings import Settings, WorkerConfig
 from workers.context import Ctx, close_resources, open_resources
 from workers.settings import worker_settings
 
@@ -78,11 +77,11 @@ async def _jobs_done(worker: Worker) -> None:
 
 
 def main() -> None:  # pragma: no cover - `python -m workers.main` for tests and debugging
-    import os
+    from config.logs import setup_logging
+    from config.settings import read_environment
 
-    from marketplace.logs import setup_logging
-
-    setup_logging(verbose=bool(os.environ.get("MARKETPLACE_VERBOSE")))
+    env = read_environment()
+    setup_logging(verbose=env.verbose)
     settings = Settings.from_env()
     try:  # uvloop roughly doubles webhook throughput; the stock loop works too
         import uvloop
@@ -90,7 +89,7 @@ def main() -> None:  # pragma: no cover - `python -m workers.main` for tests and
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(run_worker(settings, burst=bool(os.environ.get("MARKETPLACE_WORKER_BURST"))))
+    asyncio.run(run_worker(settings, burst=env.worker_burst))
 
 
 if __name__ == "__main__":  # pragma: no cover

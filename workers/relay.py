@@ -31,8 +31,6 @@ async def relay_outbox(ctx: Ctx) -> dict[str, Any]:
             requeued += 1
     if requeued:
         log.info("relay re-enqueued %d outbox rows", requeued)
-    if due and config.fanout == "per_alert":
-        due = False  # the naive comparison mode: only its own per-alert jobs deliver
     if due:
         from workers.jobs import kick_delivery
 

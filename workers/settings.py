@@ -11,11 +11,10 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from marketplace.settings import Settings
-from workers.config import WorkerConfig
+from config.settings import Settings, WorkerConfig
 from workers.context import Ctx, close_resources, open_resources
 from workers.enqueue import JOB_FORMAT
-from workers.jobs import deliver_alert, deliver_alerts, match_brief, send_daily_digests
+from workers.jobs import deliver_alerts, match_brief, send_daily_digests
 from workers.relay import relay_outbox
 
 
@@ -40,7 +39,6 @@ def worker_settings(settings: Settings, config: WorkerConfig | None = None) -> d
             # No arq retries for these: state is in PostgreSQL and the relay re-enqueues.
             func(match_brief, max_tries=1),  # type: ignore[arg-type]
             func(deliver_alerts, max_tries=1),  # type: ignore[arg-type]
-            func(deliver_alert, max_tries=1),  # type: ignore[arg-type]
             func(send_daily_digests, max_tries=1),  # type: ignore[arg-type]
         ],
         "cron_jobs": [

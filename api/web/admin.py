@@ -119,7 +119,9 @@ async def _chart_for(
     names = result["seller_names"]
     return {
         "brief": chosen,
-        "svg": chart.svg(dist, f"Score distribution for brief {brief.id}: {brief.title}"),
+        "figure": chart.histogram(
+            dist, f"Score distribution for brief {brief.id}: {brief.title}"
+        ),
         "table": chart.bins_table(dist),
         "gained": [{"id": s, "name": names.get(str(s), f"Seller {s}")} for s in chosen["gained"]],
         "lost": [{"id": s, "name": names.get(str(s), f"Seller {s}")} for s in chosen["lost"]],

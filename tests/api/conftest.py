@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from marketplace.settings import Settings
+from config.settings import Settings
 from tests.api.factories import User, make_user
 from tests.conftest import Servers
 

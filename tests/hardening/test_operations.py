@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from api.app import create_app
-from marketplace.logs import JsonFormatter
+from config.logs import JsonFormatter
 from tests.api.conftest import settings_for
 from tests.conftest import Servers
 from tests.hardening.conftest import NO_LIMITS, Serve, free_port

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.netguard import UnsafeUrl, check_webhook_target, is_public_address
+from config.settings import WorkerConfig
 from tests.hardening.conftest import Serve
 from workers import delivery
-from workers.config import WorkerConfig
 from workers.delivery import DeliveryError, send_webhook
 
 REFUSED = [

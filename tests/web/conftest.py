@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.web import setup_web
 from api.web.session import COOKIE
-from marketplace.settings import Settings
+from config.settings import Settings
 from models import accounts, audit, briefs, sellers
 from tests.conftest import Servers
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import asyncpg
 
 from api.whatif import what_if
+from live import LiveMatcher
 from tests.conftest import Servers
 from tests.web.conftest import Market
-from workers.live_index import LiveMatcher
 
 
 async def test_what_if_compares_active_and_candidate(

@@ -21,13 +21,12 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from marketplace.settings import Settings
+from config.settings import Settings, WorkerConfig
 from models import briefs as briefs_repo
 from models import outbox as outbox_repo
 from models import preferences as prefs_repo
 from models import sellers as sellers_repo
 from models.types import Brief
-from workers.config import WorkerConfig
 from workers.delivery import verify_signature
 from workers.main import run_worker
 

@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from marketplace.settings import Settings
+from config.settings import Settings
 from matcher import Rules
 from models import accounts as accounts_repo
 from models import alerts as alerts_repo

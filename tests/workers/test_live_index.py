@@ -8,12 +8,12 @@ import time
 
 import asyncpg
 
+from live import LiveMatcher
 from matcher import Rules
 from models import rules as rules_repo
 from models import sellers as sellers_repo
 from tests.workers.conftest import KUBERNETES_BRIEF as BRIEF
 from tests.workers.conftest import make_seller, wait_for
-from workers.live_index import LiveMatcher
 
 
 async def _ids(live: LiveMatcher) -> set[int]:

@@ -12,12 +12,12 @@ import asyncpg
 import numpy as np
 import pytest
 
+from live import LiveMatcher, revision_diff
 from matcher import Matcher
 from matcher import snapshot as snapshots
 from models import sellers as sellers_repo
 from tests.workers.conftest import KUBERNETES_BRIEF as BRIEF
 from tests.workers.conftest import make_seller, wait_for
-from workers.live_index import LiveMatcher, revision_diff
 
 K8S = {"summary": "Kubernetes platform engineering and CI pipelines", "skills": ["kubernetes"]}
 
@@ -119,7 +119,7 @@ async def test_unusable_snapshot_means_a_logged_fit(clean_db, pool: asyncpg.Pool
         snapshots.save(index, path, meta, extra)
     async with pool.acquire() as conn:
         await sellers_repo.delete(conn, k8s)
-    caplog.set_level(logging.INFO, logger="workers.live_index")
+    caplog.set_level(logging.INFO, logger="live.index")
     live = LiveMatcher(pool, clean_db.database_url, snapshot_path=path)
     await live.start()
     try:

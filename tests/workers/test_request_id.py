@@ -1,5 +1,5 @@
 """The publishing request's id follows a brief: outbox row -> match job -> alerts -> delivery
-log lines (structured JSON, as marketplace.logs writes them). Old outbox rows without it work."""
+log lines (structured JSON, as config.logs writes them). Old outbox rows without it work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import asyncpg
 import orjson
 
-from marketplace.logs import JsonFormatter
+from config.logs import JsonFormatter
 from models import briefs as briefs_repo
 from models import outbox as outbox_repo
 from tests.workers.conftest import (

@@ -1,4 +1,5 @@
-"""Pure pieces: who gets an alert, backoff, signatures, unsubscribe tokens, address guard."""
+"""Pure pieces: who gets an alert, backoff, signatures, address guard (signed links:
+test_links.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from workers.delivery import (
 )
 from workers.filters import allows, channel_for, retry_delay
 from workers.http1 import Http1Client, RefusedAddress
-from workers.unsubscribe import make_token, signing_key, verify_token
 
 BRIEF = Brief(
     id=1,
@@ -91,22 +91,6 @@ def test_signature_round_trip() -> None:
     assert not verify_signature("k", header, body + b" ")
     assert not verify_signature("k", sign("k", body, now - 3600), body)  # too old: replay
     assert not verify_signature("k", "garbage", body)
-
-
-def test_unsubscribe_tokens() -> None:
-    key = signing_key("secret", None)
-    token = make_token(key, 42)
-    assert verify_token(key, token) == 42
-    other = make_token(key, 43)
-    # The MAC of one seller does not work for another: no replay against someone else.
-    assert verify_token(key, "43." + token.split(".")[1]) is None
-    assert verify_token(key, other) == 43
-    assert verify_token(signing_key("other", None), token) is None
-    for bad in ("", "42", "x.y", "42.", "-1.00", "4" * 40 + ".aa"):
-        assert verify_token(key, bad) is None
-    # Without a secret key, every process sharing the database URL derives the same key.
-    assert signing_key(None, "postgresql://a") == signing_key(None, "postgresql://a")
-    assert signing_key(None, "postgresql://a") != signing_key(None, "postgresql://b")
 
 
 @pytest.mark.parametrize(

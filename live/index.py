@@ -8,7 +8,7 @@ changed since; otherwise (no snapshot, unreadable, other matcher code, too many 
 loading every seller and fitting in a thread, logged loudly. Every fit writes a new snapshot in
 the background (atomic rename). `ready` is False until an index is loaded; `match` waits for it.
 
-A dedicated connection LISTENs on 'seller_changed' (payload: seller id)
+A dedicated connection (live/listener.py) LISTENs on 'seller_changed' (payload: seller id)
 and 'rules_changed'; bursts are coalesced and applied incrementally (add, update, remove,
 with_rules) within a fraction of a second. A background refit (periodic, or after many
 incremental changes: IDF drift) is built off-loop and swapped atomically. If the listening
@@ -23,27 +23,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import numpy as np
-import orjson
 
+from live.listener import Listener
+from live.preview import PreviewCache
+from live.snapshots import (
+    SnapshotWriter,
+    database_identity,
+    revision_diff,
+    seller_revisions,
+)
 from matcher import Matcher, Rules
 from matcher import snapshot as snapshots
 from models import sellers as sellers_repo
 from models.types import Brief, Seller
 
-log = logging.getLogger("workers.live_index")
+log = logging.getLogger("live.index")
 
-CHANNELS = ("seller_changed", "rules_changed")
-PREVIEW_CACHE = 512  # previews remembered per index generation (a buyer re-sends as it types)
 
 
 async def load_rules(conn: asyncpg.Connection) -> tuple[int, Rules]:
@@ -61,39 +64,6 @@ async def load_rules(conn: asyncpg.Connection) -> tuple[int, Rules]:
     except ValueError as exc:  # stored rules are validated on save; never crash on them here
         log.error("active rules version %s are invalid, using defaults: %s", version, exc)
         return 0, Rules()
-
-
-async def seller_revisions(conn: asyncpg.Connection) -> tuple[np.ndarray, np.ndarray]:
-    """(ids ascending, revisions) of every seller: what an index snapshot is checked against.
-    Raw binary COPY would be faster still; at 100,000 rows this is ~0.1 s."""
-    rows = await conn.fetch("SELECT id, revision FROM sellers ORDER BY id")
-    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    revs = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    return ids, revs
-
-
-async def database_identity(conn: asyncpg.Connection) -> str:
-    """Which database cluster and database this is: a snapshot of another one (a restored
-    backup elsewhere, a recreated cluster) is not used even if its revisions happen to fit."""
-    try:
-        system = await conn.fetchval("SELECT system_identifier::text FROM pg_control_system()")
-    except asyncpg.PostgresError:  # not allowed for this role: the database name must do
-        system = ""
-    return f"{system}/{await conn.fetchval('SELECT current_database()')}"
-
-
-def revision_diff(old_ids: np.ndarray, old_revs: np.ndarray, ids: np.ndarray, revs: np.ndarray,
-                  ) -> tuple[list[int], list[int]]:
-    """(ids added or changed, ids gone) between two (ids ascending, revisions) states."""
-    common, i_old, i_new = np.intersect1d(old_ids, ids, assume_unique=True, return_indices=True)
-    changed = common[old_revs[i_old] != revs[i_new]]
-    added = np.setdiff1d(ids, old_ids, assume_unique=True)
-    gone = np.setdiff1d(old_ids, ids, assume_unique=True)
-    return sorted(changed.tolist() + added.tolist()), gone.tolist()
-
-
-def default_snapshot_path(data_dir: str | os.PathLike[str] | None) -> Path | None:
-    return Path(data_dir) / "index" / "sellers.npz" if data_dir else None
 
 
 def _effective_rules(matcher: Matcher) -> Rules:
@@ -127,11 +97,9 @@ class LiveMatcher:
         self._ready = asyncio.Event()
         self.source = ""  # "snapshot" or "fit": where the current index came from
         self.generation = 0  # bumped on every index or rules change (callers' caches key on it)
-        self._snapshot_task: asyncio.Task[None] | None = None
+        self._snapshots = SnapshotWriter(self.snapshot_path) if self.snapshot_path else None
         self._startup: asyncio.Task[None] | None = None
-        self._previews: OrderedDict[tuple[Any, ...], tuple[int, list[Any]]] = OrderedDict()
-        self._inflight: dict[tuple[Any, ...], asyncio.Task[tuple[int, list[Any]]]] = {}
-        self.preview_hits = 0
+        self._previews = PreviewCache()
         self._matcher: Matcher = Matcher(Rules())
         self._rules_version = 0
         # The sellers in the index, with their names, changed together with it (same lock,
@@ -148,10 +116,7 @@ class LiveMatcher:
         self._wake = asyncio.Event()
         self._changes_since_refit = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None
-        self._connected = asyncio.Event()
-        self._lost = asyncio.Event()
-        self._stopping = False
+        self._listen = Listener(dsn, self._on_notify, ping_seconds=ping_seconds)
         self.last_applied_at = 0.0
         self.refits = 0
 
@@ -198,37 +163,12 @@ class LiveMatcher:
             return generation, await asyncio.to_thread(matcher.match, brief, top_k)
 
     async def preview(self, brief: Brief, top_k: int) -> list[Any]:
-        """`match` for drafts, remembered per index generation and shared by identical
-        requests in flight: a buyer's preview re-sends the same draft as it types, and every
-        change to the index or the rules starts a new generation (nothing stale is served).
-        The returned matches are shared: read them, never change them.
+        """`match` for drafts, remembered per index generation (live/preview.py)."""
+        return await self._previews.get(brief, top_k, self.generation, self._match_generation)
 
-        A draft without a publishing date is scored as of now (recency), so entries also
-        expire with the minute. Runs as its own task: a caller cancelled by its deadline
-        leaves the scoring (and the index lock) to finish.
-        """
-        when = int(time.time() // 60) if brief.published_at is None else 0
-        key = (orjson.dumps(dataclasses.asdict(brief), default=str), top_k, when)
-        cached = self._previews.get(key)
-        if cached is not None and cached[0] == self.generation:
-            self._previews.move_to_end(key)
-            self.preview_hits += 1
-            return cached[1]
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(self._match_generation(brief, top_k))
-            self._inflight[key] = task
-
-            def done(t: asyncio.Task[tuple[int, list[Any]]]) -> None:
-                self._inflight.pop(key, None)
-                if not t.cancelled() and t.exception() is None:
-                    self._previews[key] = t.result()
-                    self._previews.move_to_end(key)
-                    while len(self._previews) > PREVIEW_CACHE:
-                        self._previews.popitem(last=False)
-
-            task.add_done_callback(done)
-        return (await asyncio.shield(task))[1]
+    @property
+    def preview_hits(self) -> int:
+        return self._previews.hits
 
     async def match_versioned(self, brief: Brief, top_k: int) -> tuple[list[Any], Rules, int]:
         """Matches with the rules and rules version that produced them, read together."""
@@ -243,7 +183,7 @@ class LiveMatcher:
 
         With `wait=False` the index loads in the background (`ready` tells when; `match` waits
         for it): an API can answer its health probes meanwhile."""
-        await self._connect_listener()
+        await self._listen.connect()
         self._startup = asyncio.create_task(self._initial_load(), name="live-index-startup")
         if wait:
             await asyncio.shield(self._startup)
@@ -264,27 +204,25 @@ class LiveMatcher:
         self._ready.set()
         self._tasks = [
             asyncio.create_task(self._apply_loop(), name="live-index-apply"),
-            asyncio.create_task(self._supervise_listener(), name="live-index-listener"),
+            asyncio.create_task(self._listen.supervise(self.refit), name="live-index-listener"),
             asyncio.create_task(self._refit_loop(), name="live-index-refit"),
         ]
 
     async def stop(self) -> None:
-        self._stopping = True
+        self._listen.stopping = True
         if self._startup is not None and not self._startup.done():
             self._startup.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._startup
-        if self._snapshot_task is not None and not self._snapshot_task.done():
-            # The write runs in a thread and renames atomically: give it a moment, no more.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._snapshot_task), 10.0)
+        if self._snapshots is not None:
+            await self._snapshots.settle(10.0)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        await self._close_listener()
+        await self._listen.close()
 
     async def refit(self) -> None:
         """Reload everything and build a fresh index in a thread; swap it in atomically."""
@@ -332,8 +270,8 @@ class LiveMatcher:
                     loaded - started,
                     time.perf_counter() - loaded,
                 )
-                if arrays is not None:
-                    self._write_snapshot(arrays)
+                if arrays is not None and self._snapshots is not None:
+                    self._snapshots.write(arrays)
             finally:
                 self._tracking = None
             if changed or rules_changed:
@@ -341,32 +279,10 @@ class LiveMatcher:
                 self._rules_pending = self._rules_pending or rules_changed
                 self._wake.set()
 
-    def _write_snapshot(self, arrays: dict[str, np.ndarray]) -> None:
-        path = self.snapshot_path
-        assert path is not None
-
-        previous = self._snapshot_task
-
-        async def write() -> None:
-            if previous is not None:  # one writer at a time: the newest index lands last
-                with contextlib.suppress(Exception):
-                    await previous
-            started = time.perf_counter()
-            try:
-                size = await asyncio.to_thread(snapshots.write, arrays, path)
-            except Exception:
-                log.exception("writing the index snapshot %s failed", path)
-                return
-            log.info("index snapshot written: %s, %.1f MB, %.2fs", path, size / 1e6,
-                     time.perf_counter() - started)
-
-        self._snapshot_task = asyncio.create_task(write(), name="live-index-snapshot")
-
     async def flush_snapshot(self) -> None:
         """Wait until the snapshot being written (if any) is on disk."""
-        task = self._snapshot_task
-        if task is not None:
-            await asyncio.shield(task)
+        if self._snapshots is not None:
+            await self._snapshots.flush()
 
     async def load_snapshot(self) -> bool:
         """Load the persisted index and bring it up to date with the database; False (after
@@ -514,51 +430,10 @@ class LiveMatcher:
 
     # -- listener connection ----------------------------------------------------------------
 
-    async def _connect_listener(self) -> None:
-        conn = await asyncpg.connect(self.dsn)
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _c: lost.set())
-        for channel in CHANNELS:
-            await conn.add_listener(channel, self._on_notify)
-        self._listener = conn
-        self._lost = lost
-        self._connected.set()
-
-    async def _close_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        self._connected.clear()
-        if conn is not None and not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
-
-    async def _supervise_listener(self) -> None:
-        """Keep the LISTEN connection alive; after a reconnect, reload everything."""
-        backoff = 0.5
-        while not self._stopping:
-            conn = self._listener
-            healthy = conn is not None and not conn.is_closed()
-            if healthy:
-                assert conn is not None
-                try:
-                    await asyncio.wait_for(self._lost.wait(), self.ping_seconds)
-                    healthy = False
-                except TimeoutError:
-                    try:
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), self.ping_seconds)
-                    except (asyncpg.PostgresError, OSError, TimeoutError):
-                        healthy = False
-                if healthy:
-                    continue
-            log.warning("index listener connection lost; reconnecting")
-            await self._close_listener()
-            try:
-                await self._connect_listener()
-                await self.refit()
-                backoff = 0.5
-            except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
-                log.warning("index listener reconnect failed: %s", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+    @property
+    def _listener(self) -> asyncpg.Connection | None:
+        """The LISTEN connection (tests read its server pid to kill it)."""
+        return self._listen.connection
 
     async def _refit_loop(self) -> None:
         last = time.monotonic()
