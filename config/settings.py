@@ -12,6 +12,8 @@ variable (`SystemExit`), before anything starts.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -199,7 +201,9 @@ class Settings:
     port: int = 8080
     webhook_allow_private: bool = False
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
-    secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
+    # Signs the links in alerts; unset: a random secret generated once into data_dir (see
+    # `signing_secret`), which every process on this DATA_DIR shares.
+    secret_key: str | None = None
     api_processes: int = 1  # API processes behind the port, each with its own index
     ocds_prefix: str = "ocds-mktplc"  # the ocid prefix of the open data
 
@@ -227,6 +231,43 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    def signing_secret(self) -> str:
+        """MARKETPLACE_SECRET_KEY, or else the secret kept in DATA_DIR (see `data_dir_secret`).
+        Never derived from anything guessable such as the database URL."""
+        return self.secret_key or data_dir_secret(self.data_dir)
+
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def data_dir_secret(data_dir: Path) -> str:
+    """A random secret generated once into DATA_DIR/secret_key (mode 0600) and read back by
+    every later process: the API and the worker on the same DATA_DIR agree on it, and links
+    already sent keep working across restarts. Processes on different machines need the same
+    MARKETPLACE_SECRET_KEY instead."""
+    path = Path(data_dir) / SECRET_KEY_FILE
+    for _ in range(50):
+        try:
+            secret = path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        else:
+            if secret:
+                return secret
+            # Created but not written yet by the process that won the race below.
+            time.sleep(0.01)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: of two processes starting at once, the first one's secret is kept
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret
+    raise RuntimeError(f"{path} exists but stays empty; remove it or set MARKETPLACE_SECRET_KEY")
 
 
 def read_environment(env: Mapping[str, str] | None = None) -> Environment:
