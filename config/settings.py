@@ -73,7 +73,9 @@ class Environment(BaseSettings):
         default=None,
         description="Redis/Valkey URL; unset: the embedded Valkey under DATA_DIR")
     admin_token: str | None = Field(
-        default=None, description="bootstrap admin bearer token (registered at start)")
+        default=None,
+        description="bootstrap admin bearer token, 32 characters or more (registered at start; "
+                    "a new one revokes the previous one)")
     smtp_url: str | None = Field(
         default=None,
         description="smtp://user:pass@host:port for e-mail alerts; unset: e-mails are logged, "
@@ -120,6 +122,17 @@ class Environment(BaseSettings):
             parse_processes(value, "MARKETPLACE_API_PROCESSES")
         except SystemExit as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: str | None) -> str | None:
+        # A short bootstrap token could be guessed; refused before anything starts.
+        if value is not None and len(value) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_TOKEN} characters, not {len(value)}; generate one "
+                "with: openssl rand -hex 24"
+            )
         return value
 
     @field_validator("rate_limit")
@@ -239,6 +252,7 @@ class Settings:
 
 
 SECRET_KEY_FILE = "secret_key"
+MIN_ADMIN_TOKEN = 32  # characters; models.accounts.MIN_BOOTSTRAP_TOKEN checks the same
 
 
 def data_dir_secret(data_dir: Path) -> str:
