@@ -12,6 +12,7 @@ import pytest
 
 from tests.hardening.conftest import Serve
 from workers.delivery import _SMTP_POLICY, build_email
+from workers.links import Links
 
 SEPARATORS = ["\u2028", "\u2029", "\x85", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x9b"]
 
@@ -48,7 +49,7 @@ def test_mail_headers_are_safe_whatever_the_title() -> None:
         "explanation": {},
     }
     msg = build_email([alert], to="bids@example.org", mail_from="Alerts <a@example.org>",
-                      base_url="http://x", signing_key=b"k", digest=False)
+                      links=Links("k", "http://x"), digest=False)
     raw = msg.as_bytes(policy=_SMTP_POLICY)
     header_lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     assert not [line for line in header_lines if line.lower().startswith(b"bcc")]
