@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.categories import check_categories
-from api.errors import NotFound, ValidationFailed, field_error
+from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.validation import Body, Note, Page
@@ -147,7 +147,13 @@ async def get_rule_version(ctx: Ctx) -> web.StreamResponse:
 
 async def _activate(ctx: Ctx, version: int, note: str) -> None:
     previous = await rules_repo.get_active(ctx.conn)
-    if not await rules_repo.activate(ctx.conn, version):
+    try:
+        activated = await rules_repo.activate(ctx.conn, version)
+    except rules_repo.ActivationConflict as exc:
+        raise Conflict(
+            f"{exc}; reload the rules and activate again if this version should still win"
+        ) from exc
+    if not activated:
         raise NotFound("no such rules version")
     await audit.record(
         ctx.conn, actor_id=ctx.user.id, action="rules.activated", entity="rules",
@@ -210,14 +216,14 @@ ROUTES = [
     ),
     Operation(
         "POST", "/api/v1/rules", create_rules, "Create a rules version", "rules",
-        roles=ADMIN, body=RulesIn, response=RuleSetFull, status=201,
+        roles=ADMIN, body=RulesIn, response=RuleSetFull, status=201, errors=(409,),
         description="Validated on save: a 422 names the offending field (e.g. rules.weights.text).",
     ),
     Operation(
         "POST", _ONE + "/activate", activate_rules, "Activate a rules version", "rules",
-        roles=ADMIN, body=ActivateIn, response=RuleSetFull, errors=(404,),
+        roles=ADMIN, body=ActivateIn, response=RuleSetFull, errors=(404, 409),
         description="Records who, when and why as an audit event; every matching process "
-        "switches within a second.",
+        "switches within a second. Two activations at once: one wins, the other gets 409.",
     ),
     Operation(
         "POST", "/api/v1/rules/preview", preview_rules, "Preview candidate rules", "rules",
