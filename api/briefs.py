@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_brief_access
 from api.categories import check_categories
-from api.errors import Conflict, ValidationFailed, field_error
+from api.errors import Conflict, Forbidden, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL, QUEUE
 from api.routing import Ctx, Operation, json_response
 from api.validation import (
@@ -53,7 +53,9 @@ class BriefDraft(Body):
     summary: Text = ""
     category: DraftCategory = ""
     role: Line = ""
-    organisation: Line | None = Field(None, description="defaults to the buyer's organisation")
+    organisation: Line | None = Field(
+        None, description="the buyer's own organisation (the default); only an admin may set "
+        "another (403)")
     location: Line = ""
     essential_skills: Tags = Field(default_factory=list)
     nice_to_have_skills: Tags = Field(default_factory=list)
@@ -188,10 +190,23 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
     return {"items": items, "source": "preview", "rules_version": live.rules_version}
 
 
+def _check_organisation(ctx: Ctx, fields: dict[str, Any]) -> None:
+    """A brief's organisation is its buyer's: sellers read it, and the same-buyer boost follows
+    it. A buyer may repeat its own; only an admin may name another."""
+    given = fields.get("organisation")
+    if given is None or given == ctx.user.organisation or ctx.user.role == "admin":
+        return
+    raise Forbidden(
+        "the organisation comes from your account; only an admin may set another",
+        details=[field_error("organisation", f"your organisation is {ctx.user.organisation!r}")],
+    )
+
+
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(BriefDraft)
     fields = body.model_dump()
     await check_categories(ctx.conn, [("category", body.category)])
+    _check_organisation(ctx, fields)
     if fields["organisation"] is None:
         fields["organisation"] = ctx.user.organisation
     row = await briefs.create(ctx.conn, fields, buyer_account_id=ctx.user.id)
@@ -230,6 +245,7 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
         raise Conflict(f"only a draft can be changed; this brief is {row['status']}")
     fields = body.model_dump(exclude_unset=True)
     await check_categories(ctx.conn, [("category", fields.get("category") or "")])
+    _check_organisation(ctx, fields)
     updated = await briefs.update(ctx.conn, brief_id, fields)
     assert updated is not None
     await audit.record(
@@ -339,6 +355,7 @@ async def preview_shortlist(ctx: Ctx) -> web.StreamResponse:
     q = ctx.query(PreviewQuery)
     body = await ctx.body(BriefPreviewIn)
     fields = body.model_dump()
+    _check_organisation(ctx, fields)
     fields["organisation"] = fields["organisation"] or ctx.user.organisation
     data = await _live_shortlist(ctx, Brief(id=0, **fields), q.limit, q.offset)
     data.update(status="draft", limit=q.limit, offset=q.offset)

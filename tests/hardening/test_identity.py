@@ -42,3 +42,33 @@ async def test_a_short_bootstrap_token_is_refused_at_start(serve: Serve) -> None
     async with serve() as world, world.pool.acquire() as conn:
         with pytest.raises(ValueError, match="at least 32 characters"):
             await accounts.ensure_bootstrap_admin(conn, "x" * 31)
+
+
+async def test_a_buyer_cannot_publish_under_another_organisation(serve: Serve) -> None:
+    async with serve() as world, aiohttp.ClientSession() as http:
+        buyer, admin = world.headers("buyer"), world.headers("admin")
+        own = "Department for Work and Pensions"  # the buyer's account (seeded)
+        r = await http.post(world.url("/api/v1/briefs"),
+                            json={"title": "Spoof", "organisation": "Home Office"}, headers=buyer)
+        assert r.status == 403
+        assert [d["field"] for d in (await r.json())["error"]["details"]] == ["organisation"]
+        r = await http.post(world.url("/api/v1/briefs"), json={"title": "Mine"}, headers=buyer)
+        assert r.status == 201 and (await r.json())["organisation"] == own
+        brief = (await r.json())["id"]
+        r = await http.patch(world.url(f"/api/v1/briefs/{brief}"),
+                             json={"organisation": "Home Office"}, headers=buyer)
+        assert r.status == 403
+        r = await http.patch(world.url(f"/api/v1/briefs/{brief}"),
+                             json={"organisation": own}, headers=buyer)
+        assert r.status == 200
+        r = await http.post(world.url("/api/v1/briefs/preview"),
+                            json={"title": "x", "organisation": "Home Office"}, headers=buyer)
+        assert r.status == 403  # the same-buyer boost follows the organisation
+        # An admin may record a brief for any organisation.
+        r = await http.post(world.url("/api/v1/briefs"),
+                            json={"title": "For them", "organisation": "Home Office"},
+                            headers=admin)
+        assert r.status == 201 and (await r.json())["organisation"] == "Home Office"
+        async with world.pool.acquire() as conn:
+            stored = await conn.fetchval("SELECT organisation FROM briefs WHERE id = $1", brief)
+        assert stored == own
