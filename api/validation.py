@@ -129,7 +129,9 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
             details=[{"field": "body", "message": "expected an object", "type": "object_type"}],
         )
     try:
-        return model.model_validate(data)
+        # Strict JSON validation: only what the published schema says. In lax mode a number
+        # would become a date (`closes_at: 0` as 1970-01-01) and 1.0 an integer.
+        return model.model_validate_json(await read_body(request), strict=True)
     except ValidationError as exc:
         raise ValidationFailed("invalid body", details=validation_details(exc)) from exc
 
