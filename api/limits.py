@@ -128,6 +128,9 @@ class RateLimits:
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 RATE_LIMITS: web.AppKey[RateLimits] = web.AppKey("rate_limits", RateLimits)
 AUTHENTICATED: web.RequestKey[bool] = web.RequestKey("authenticated", bool)  # set by routing
+# Set by the pages when a session cookie names no live session (they answer with a redirect to
+# the sign-in page, not a 401): counted as a failed authentication all the same.
+FAILED_AUTHENTICATION: web.RequestKey[bool] = web.RequestKey("failed_authentication", bool)
 KNOWN_CALLERS: web.AppKey[OrderedDict[str, None]] = web.AppKey("known_callers")
 
 
@@ -194,9 +197,9 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
         status = exc.status
         raise
     finally:
-        if status == 401 and credential:
+        if credential and (status == 401 or request.get(FAILED_AUTHENTICATION)):
             await asyncio.shield(limits.hit(limits.failures, address))
-        elif key.startswith("t:") and request.get(AUTHENTICATED):
+        elif request.get(AUTHENTICATED):
             known[key] = None
             known.move_to_end(key)
             if len(known) > _MAX_KEYS:

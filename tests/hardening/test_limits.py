@@ -130,7 +130,7 @@ async def test_injection_attempts_are_inert_and_stored_verbatim(serve: Serve) ->
         assert r.status == 200 and (await r.json())["items"] == []
         # The page renders the same text escaped: no live <script> reaches a browser.
         r = await http.get(world.url(f"/buyer/briefs/{brief_id}"),
-                           cookies={"mm_session": world.users["buyer"].token})
+                           cookies={"mm_session": await world.page_session("buyer")})
         html = await r.text()
         assert r.status == 200, html[:500]
         assert "<script>alert(" not in html
