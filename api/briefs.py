@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import check_brief_access
 from api.categories import check_categories
 from api.errors import Conflict, Forbidden, ValidationFailed, field_error
+from api.etags import check_if_match, etag_of, with_etag
 from api.keys import LIVE, METRICS, POOL, QUEUE
 from api.routing import Ctx, Operation, json_response
 from api.validation import (
@@ -232,7 +233,8 @@ async def get_brief(ctx: Ctx) -> web.StreamResponse:
     row = await briefs.get(ctx.conn, ctx.path_id())
     check_brief_access(ctx.user, row)
     assert row is not None
-    return json_response(brief_json(row))
+    data = brief_json(row)
+    return with_etag(json_response(data), data)
 
 
 async def update_brief(ctx: Ctx) -> web.StreamResponse:
@@ -241,6 +243,7 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
     check_brief_access(ctx.user, row)
     body = await ctx.body(BriefPatch)
     assert row is not None
+    check_if_match(ctx.request, brief_json(row))
     if row["status"] != "draft":
         raise Conflict(f"only a draft can be changed; this brief is {row['status']}")
     fields = body.model_dump(exclude_unset=True)
@@ -252,7 +255,8 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
         ctx.conn, actor_id=ctx.user.id, action="brief.updated", entity="brief",
         entity_id=brief_id, data={"fields": sorted(fields)},
     )
-    return json_response(brief_json(updated))
+    data = brief_json(updated)
+    return with_etag(json_response(data), data)
 
 
 async def publish_brief(ctx: Ctx) -> web.StreamResponse:
@@ -260,6 +264,7 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     row = await briefs.get(ctx.conn, brief_id, for_update=True)  # two publishes queue up here
     check_brief_access(ctx.user, row)
     assert row is not None
+    check_if_match(ctx.request, brief_json(row))
     if row["status"] != "draft":
         raise Conflict(f"the brief is already {row['status']}", details={"status": row["status"]})
     problems = publish_problems(row_to_brief(row))
@@ -268,8 +273,9 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     published, outbox_id, args = await publish_in_transaction(ctx.conn, brief_id, ctx.user.id)
     ctx.after_commit.append(lambda: enqueue_after_commit(ctx.app, outbox_id, args))
     data = brief_json(published)
+    etag = etag_of(data)
     data["outbox_id"] = outbox_id
-    return json_response(data, 201)
+    return json_response(data, 201, headers={"ETag": etag})
 
 
 async def publish_in_transaction(
@@ -375,15 +381,15 @@ ROUTES = [
     ),
     Operation(
         "GET", _ONE, get_brief, "Read a brief", "briefs",
-        roles=BUYERS, response=BriefOut, errors=(404,),
+        etag=True, roles=BUYERS, response=BriefOut, errors=(404,),
     ),
     Operation(
         "PATCH", _ONE, update_brief, "Change a draft brief", "briefs",
-        roles=BUYERS, body=BriefPatch, response=BriefOut, errors=(404, 409),
+        etag=True, roles=BUYERS, body=BriefPatch, response=BriefOut, errors=(404, 409),
     ),
     Operation(
         "POST", _ONE + "/publish", publish_brief, "Publish a brief", "briefs",
-        roles=BUYERS, response=BriefOut, status=201, errors=(404, 409, 422),
+        etag=True, roles=BUYERS, response=BriefOut, status=201, errors=(404, 409, 422),
         description="Strict validation (422 names every missing field); then, in one "
         "transaction, the brief turns published with an audit event and an outbox row; the "
         "matching job is enqueued after commit. Answers 201 even when the queue is down.",

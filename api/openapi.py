@@ -47,6 +47,7 @@ _ERROR_TEXT = {
     413: "Body too large",
     415: "The body is not JSON",
     422: "Validation failed; details name the fields",
+    412: "The resource changed since the ETag given in If-Match",
     429: "Rate limited; Retry-After says when to try again",
     503: "A backing service is unavailable, or the request took too long (Retry-After)",
 }
@@ -150,6 +151,19 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
             "description": "Success", "content": {op.content_type: {"schema": schema}},
         }
     errors = set(op.errors)
+    if op.etag:
+        responses[str(op.status)]["headers"] = {"ETag": {
+            "description": "the version of the resource; send it back in If-Match to write",
+            "schema": {"type": "string"},
+        }}
+        if op.method != "GET":
+            out.setdefault("parameters", []).append({
+                "name": "If-Match", "in": "header", "required": False,
+                "description": "the ETag this change is based on; 412 when the resource "
+                "changed since",
+                "schema": {"type": "string"},
+            })
+            errors |= {412}
     if op.body is not None:
         errors |= {400, 408, 413, 415, 422}
     if op.query is not None:

@@ -100,6 +100,8 @@ class Operation:
     transaction: bool | None = None  # default: every method but GET
     content_type: str = "application/json"
     description: str = ""
+    # The answer carries an ETag; a write honours If-Match (412 when stale): api.etags.
+    etag: bool = False
 
     @property
     def openapi_path(self) -> str:
