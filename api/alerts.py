@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from api.auth import check_seller_access
 from api.categories import check_categories, list_fields
 from api.errors import Conflict, NotFound, ValidationFailed, field_error
 from api.etags import check_if_match, with_etag
 from api.keys import QUEUE, SETTINGS
-from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
+from api.netguard import (
+    WEBHOOK_SECRET_NEEDED,
+    UnsafeUrl,
+    check_webhook_target,
+    printable_ascii,
+)
 from api.routing import ADMIN, Ctx, Operation, json_response
-from api.validation import Body, Categories, Email, Money, Page, Query, Tags, Url
+from api.validation import Body, Categories, Email, Money, Page, Query, Tags
 from models import alerts, audit, preferences, sellers
 
 log = logging.getLogger(__name__)
@@ -25,13 +30,21 @@ SELLER_OR_ADMIN = ADMIN | {"seller"}
 Secret = Field(None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")
 
 
+# The shape api.netguard requires, in the schema: http(s), a host without credentials, printable
+# ASCII. Whether the host is public is decided when it is resolved (422 when it is not).
+WebhookUrl = Annotated[str, BeforeValidator(printable_ascii), StringConstraints(
+    min_length=1, max_length=2000,
+    pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(?:[/?#][\x21-\x7e]*)?$",
+)]
+
+
 class PreferencesIn(Body):
     """The whole set of preferences (a PUT replaces them). `webhook_secret` omitted keeps the
     stored one: it is never shown again after it is set."""
 
     frequency: Literal["instant", "daily", "off"]
     email: Email | None = None
-    webhook_url: Url | None = None
+    webhook_url: WebhookUrl | None = None
     webhook_secret: str | None = Secret
     categories: Categories = Field(default_factory=list)
     locations: Tags = Field(default_factory=list)

@@ -83,12 +83,15 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
+    patterns = dict(re.findall(r"\{(\w+)(?::([^}]*))?\}", op.path))
     for name in _path_names(op):
-        params.append({
-            "name": name, "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 1,
-                       "maximum": PATH_ID_MAX.get(name, _MAX_ID)},
-        })
+        pattern = patterns.get(name) or r"\d+"
+        schema: dict[str, Any] = {
+            "type": "integer", "minimum": 1, "maximum": PATH_ID_MAX.get(name, _MAX_ID),
+        }
+        if pattern != r"\d+":  # a named (string) id, e.g. a category's: the route's own pattern
+            schema = {"type": "string", "pattern": f"^{pattern}$", "maxLength": 100}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if op.query is not None:
         schema = op.query.model_json_schema(ref_template=_REF)
         required = set(schema.get("required", []))

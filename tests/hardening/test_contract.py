@@ -25,8 +25,34 @@ async def test_bodies_are_strictly_typed(serve: Serve) -> None:
                                        "max_day_rate": 650}, headers=h)
         assert r.status == 201
         assert (await r.json())["closes_at"] == "2027-01-31"
-        r = await http.get(world.url("/api/v1/me"), headers=h)
+        # JSON Schema counts 2.0 as an integer: so does the server.
+        r = await http.post(world.url("/api/v1/tokens"), headers=world.headers("admin"),
+                            json={"role": "seller", "name": "Integral",
+                                  "seller_id": float(world.ids["seller"])})
+        assert r.status == 201, await r.text()
+
+
+async def test_spec_and_server_agree_on_dependent_fields(serve: Serve) -> None:
+    """Constraints between fields are in the schema: seller_id with role seller only; a reason
+    with not_for_me only; an award names a seller or says no_award; a date query is a date."""
+    async with serve() as world, aiohttp.ClientSession() as http:
+        spec = await (await http.get(world.url("/api/v1/openapi.json"))).json()
+        schemas = spec["components"]["schemas"]
+        assert "if" in schemas["TokenIn"] and "if" in schemas["ResponseIn"]
+        assert len(schemas["AwardIn"]["oneOf"]) == 2
+        admin = world.headers("admin")
+        r = await http.post(world.url("/api/v1/tokens"), headers=admin,
+                            json={"role": "buyer", "name": "B", "seller_id": world.ids["seller"]})
+        assert r.status == 422
+        r = await http.get(world.url("/api/v1/outcomes"), params={"since": "0"}, headers=admin)
+        assert r.status == 422
+        r = await http.get(world.url("/api/v1/outcomes"), params={"since": "2026-01-01"},
+                           headers=admin)
         assert r.status == 200
+        r = await http.get(world.url("/api/v1/categories/0"), headers=admin)
+        assert r.status == 404
+        params = spec["paths"]["/api/v1/categories/{category_id}"]["get"]["parameters"]
+        assert params[0]["schema"]["type"] == "string"
 
 
 def test_the_rules_schema_says_what_the_server_refuses() -> None:
