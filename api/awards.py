@@ -12,11 +12,11 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.alerts import kick_delivery
 from api.auth import check_brief_access
 from api.errors import Conflict, ValidationFailed, field_error
 from api.invitations import BUYERS, utc_today
 from api.routing import Ctx, Operation, json_response
+from api.services.alerts import kick_delivery
 from api.validation import Body, Id
 from models import alerts, audit, awards, briefs, sellers
 from models.briefs import brief_json

@@ -9,7 +9,6 @@ import time
 from datetime import date
 from typing import Any, Literal
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,12 +16,12 @@ from api.auth import check_brief_access
 from api.categories import check_categories
 from api.errors import Conflict, Forbidden, ValidationFailed, field_error
 from api.etags import check_if_match, etag_of, with_etag
-from api.keys import LIVE, METRICS, POOL, QUEUE
+from api.keys import LIVE, METRICS
 from api.routing import Ctx, Operation, json_response
+from api.services import briefs as services
+from api.services.briefs import BriefDraft, BriefPreviewIn, DraftCategory, publish_problems
 from api.validation import (
     UNSET,
-    Body,
-    DraftCategoryId,
     Line,
     Money,
     Name,
@@ -32,43 +31,14 @@ from api.validation import (
     Tags,
     Text,
 )
-from config.logs import request_id
-from models import audit, briefs, matches, outbox
+from models import audit, briefs, matches
 from models.briefs import brief_json, row_to_brief
 from models.types import Brief
 
 log = logging.getLogger(__name__)
 BUYERS = frozenset({"admin", "buyer"})
-_ENQUEUE_TIMEOUT = 3.0
 PREVIEW_LIMIT = 20
-# Empty while a draft has none yet; otherwise an id from the category list (checked against
-# the database by api.categories.check_categories).
-DraftCategory = DraftCategoryId
 Status = Literal["draft", "published", "closed", "awarded", "cancelled", "unsuccessful"]
-
-
-class BriefDraft(Body):
-    """A draft validates loosely: only a title is needed; publishing checks the rest."""
-
-    title: Name
-    summary: Text = ""
-    category: DraftCategory = ""
-    role: Line = ""
-    organisation: Line | None = Field(
-        None, description="the buyer's own organisation (the default); only an admin may set "
-        "another (403)")
-    location: Line = ""
-    essential_skills: Tags = Field(default_factory=list)
-    nice_to_have_skills: Tags = Field(default_factory=list)
-    max_day_rate: Money | None = None
-    budget: Money | None = None
-    closes_at: date | None = None
-
-
-class BriefPreviewIn(BriefDraft):
-    """An unsaved draft, for the live preview while the buyer types (title may be empty)."""
-
-    title: Line = ""  # type: ignore[assignment]
 
 
 class BriefPatch(PatchBody):
@@ -143,24 +113,6 @@ class ShortlistQuery(Query):
 class PreviewQuery(ShortlistQuery):
     # A preview page shows the top of the list; scoring and explaining 20 is cheaper than 50.
     limit: int = Field(PREVIEW_LIMIT, ge=1, le=200)
-
-
-def publish_problems(brief: Brief) -> list[dict[str, str]]:
-    """Strict validation at publishing: what a seller needs to judge the brief."""
-    problems = []
-    if not brief.title.strip():
-        problems.append(field_error("title", "a title is required", "missing"))
-    if not brief.summary.strip():
-        problems.append(field_error("summary", "a summary is required", "missing"))
-    if not brief.category.strip():
-        problems.append(field_error("category", "a category is required", "missing"))
-    if not brief.location.strip():
-        problems.append(field_error("location", "a location is required", "missing"))
-    if not [s for s in brief.essential_skills if s.strip()]:
-        problems.append(
-            field_error("essential_skills", "at least one essential skill is required", "missing")
-        )
-    return problems
 
 
 async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> dict[str, Any]:
@@ -270,55 +222,12 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     problems = publish_problems(row_to_brief(row))
     if problems:
         raise ValidationFailed("the brief is not ready to publish", details=problems)
-    published, outbox_id, args = await publish_in_transaction(ctx.conn, brief_id, ctx.user.id)
-    ctx.after_commit.append(lambda: enqueue_after_commit(ctx.app, outbox_id, args))
+    published, outbox_id, args = await services.publish(ctx.conn, brief_id, ctx.user.id)
+    ctx.after_commit.append(lambda: services.enqueue_after_commit(ctx.app, outbox_id, args))
     data = brief_json(published)
     etag = etag_of(data)
     data["outbox_id"] = outbox_id
     return json_response(data, 201, headers={"ETag": etag})
-
-
-async def publish_in_transaction(
-    conn: asyncpg.Connection, brief_id: int, actor_id: int, *, via: str | None = None
-) -> tuple[asyncpg.Record, int, list[Any]]:
-    """Publish a checked draft (DESIGN flow step 3), for the API and the web pages alike.
-
-    In the caller's transaction: the status, the audit event and the outbox row commit together
-    or not at all; the job is enqueued only after the commit (`enqueue_after_commit`), so an
-    enqueued job never sees a draft. The request id goes into the audit event, the log line and
-    the job's optional last argument (match_brief logs it and stores it on the brief's alerts),
-    so an operator can follow a brief from this request to its deliveries.
-    Returns (published row, outbox id, job args)."""
-    published = await briefs.publish(conn, brief_id)
-    assert published is not None
-    rid = request_id.get()
-    data = {key: value for key, value in (("request_id", rid), ("via", via)) if value}
-    await audit.record(
-        conn, actor_id=actor_id, action="brief.published", entity="brief",
-        entity_id=brief_id, data=data or None,
-    )
-    args: list[Any] = [brief_id, rid] if rid else [brief_id]
-    outbox_id = await outbox.add(conn, "match_brief", args)
-    log.info("brief published (outbox %s)", outbox_id, extra={"brief_id": brief_id})
-    return published, outbox_id, args
-
-
-async def enqueue_after_commit(app: web.Application, outbox_id: int, args: list[Any]) -> None:
-    """Enqueue match_brief(outbox_id, *args) after the commit: a bounded wait that never raises
-    (a hung or broken queue leaves the committed outbox row to the relay cron); counts the
-    publish metric."""
-    from workers.enqueue import enqueue_outbox
-
-    brief_id = args[0]
-    ok = False
-    try:
-        ok = await asyncio.wait_for(
-            enqueue_outbox(app[QUEUE].redis, app[POOL], outbox_id, "match_brief", args),
-            _ENQUEUE_TIMEOUT,
-        )
-    except Exception as exc:
-        log.warning("enqueue of outbox %s failed: %s", outbox_id, exc, extra={"brief_id": brief_id})
-    app[METRICS].publishes.labels("yes" if ok else "no").inc()
 
 
 async def close_brief(ctx: Ctx) -> web.StreamResponse:

@@ -12,10 +12,10 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from api.alerts import kick_delivery
 from api.auth import check_brief_access
 from api.errors import Conflict, ValidationFailed, field_error
 from api.routing import Ctx, Operation, json_response
+from api.services.alerts import kick_delivery
 from api.validation import Body, Id
 from models import alerts, audit, briefs, invitations
 

@@ -163,12 +163,12 @@ class WorkerConfig:
     lock_seconds: float = 8.0
     max_attempts: int = 8  # after the last one the alert is failed
     backoff_base: float = 2.0  # seconds; attempt n waits base * 2**(n-1), with full jitter
-    backoff_max: float = 3600.0
+    backoff_max: float = 3600.0  # seconds; the longest wait between two attempts
     http_timeout: float = 10.0  # whole webhook request
-    connect_timeout: float = 5.0
+    connect_timeout: float = 5.0  # seconds to connect to a webhook receiver
     max_response_bytes: int = 65536  # we read (and ignore) at most this much of a response
-    smtp_timeout: float = 15.0
-    mail_from: str = "Marketplace alerts <alerts@marketplace.invalid>"
+    smtp_timeout: float = 15.0  # seconds for one e-mail to the SMTP server
+    mail_from: str = "Marketplace alerts <alerts@marketplace.invalid>"  # alert e-mails' From
     relay_every_seconds: int = 5  # cron period of the outbox relay (divides 60)
     outbox_grace_seconds: float = 10.0  # an outbox row undone this long is re-enqueued
     digest_interval_seconds: float = 23 * 3600.0  # at most one digest per seller per day
@@ -176,8 +176,8 @@ class WorkerConfig:
     refit_seconds: float = 600.0  # full background refit of the index (IDF drift)
     refit_after_changes: int = 2000  # ...or after this many incremental changes
     shutdown_grace_seconds: int = 20  # SIGTERM: finish in-flight jobs this long, then hand back
-    job_timeout: int = 300
-    max_jobs: int = 16
+    job_timeout: int = 300  # seconds an arq job may run before it is cancelled
+    max_jobs: int = 16  # arq jobs one worker process runs at once
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:

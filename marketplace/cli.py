@@ -70,10 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Import the awards of an OCDS release package, record package (each "
         "record's compiledRelease, else its releases) or JSON lines of releases. Each won "
         "award becomes an awarded brief (tender title and description, buyer, CPV category, "
-        "award date, value in GBP) and past work of each supplier; a supplier is a seller "
-        "keyed by its OCDS party id, an SME when its party's details.scale says 'sme' or "
-        "'micro'. CPV codes met are added to the category list. Re-importing the same file "
-        "changes nothing; bad releases are reported with their place in the file and skipped.",
+        "award date, value when in GBP or of no stated currency) and past work of each "
+        "supplier. A supplier is the seller keyed by its OCDS party id; a new party id takes "
+        "over a seller of the same normalised name that has none yet (e.g. from import-dm). "
+        "A supplier is an SME when its party's details.scale says 'sme' or 'micro'. CPV codes "
+        "met are added to the category list (existing labels are kept). Re-importing the same "
+        "file "
+        "changes nothing; bad releases are reported with their place in the file and skipped. "
+        "Writes to MARKETPLACE_DATABASE_URL, else to the embedded PostgreSQL under "
+        "MARKETPLACE_DATA_DIR (migrated first).",
     )
     p.add_argument("file", help="path to the OCDS file (.json or JSON lines)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -102,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         " or the embedded default",
     )
     p.add_argument(
-        "--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after"
+        "--split-date", required=True,
+        help="YYYY-MM-DD: profiles before, queries on/after (the publication date of an "
+        "opportunity, the award date of an OCDS award)",
     )
     p.add_argument("--rules", help="rules JSON file to evaluate instead of the defaults")
     p.add_argument("--json", action="store_true", help="print one JSON object")

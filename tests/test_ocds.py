@@ -306,6 +306,29 @@ def test_single_release_and_package_per_line() -> None:
         ("ocds-7", 1), ("ocds-8", 2)]
 
 
+def test_packages_per_line_place_their_bad_releases(tmp_path: Path) -> None:
+    good = release("ocds-11", "2020-03-01", [("GB-COH-1", "Acme Ltd")])
+    bad = dict(good, ocid="")
+    path = tmp_path / "packages.jsonl"
+    path.write_bytes(encode(package(good)) + b"\n" + encode({"version": "1.1",
+                                                             "releases": [good, bad]}) + b"\n")
+    awards, errors = read_ocds(path)
+    assert [a.ocid for a in awards] == ["ocds-11"]  # the same award twice is one
+    assert [str(e) for e in errors] == ["line 2: release 2: missing ocid"]
+    # One line holding a whole package is a package: its releases are placed as such.
+    path.write_bytes(encode({"version": "1.1", "releases": [good, bad]}))
+    assert [str(e) for e in read_ocds(path)[1]] == ["release 2: missing ocid"]
+
+
+def test_json_lines_must_start_with_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.jsonl"
+    path.write_bytes(b"1\n2\n")
+    with pytest.raises(OutcomesFileError, match="not OCDS"):
+        read_ocds(path)
+    with pytest.raises(OutcomesFileError, match="not OCDS"):
+        parse_ocds(b"1\n2\n")
+
+
 def test_linked_release_without_data_is_reported() -> None:
     doc = {"version": "1.1", "records": [
         {"ocid": "ocds-9", "releases": [

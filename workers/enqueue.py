@@ -1,4 +1,5 @@
-"""After-commit enqueueing through the outbox (DESIGN flow step 3).
+"""After-commit enqueueing through the outbox (publishing: the brief, its audit event and the
+outbox row commit together; the job is enqueued only after the commit).
 
 The outbox row is written in the same transaction as the change; these helpers run after the
 commit. A queue that is down never fails the request: the row stays un-enqueued and the relay

@@ -1,8 +1,9 @@
 """arq jobs: match a published brief, deliver alerts in batches, send daily digests.
 
-Jobs take ids, reload state and exit quietly when the record is gone (DESIGN habit 5). All
-state that matters lives in PostgreSQL (outbox, alerts), so a lost or repeated job is harmless:
-the relay re-enqueues what the queue lost and every write is idempotent.
+Jobs take ids, reload state and exit quietly when the record is gone (a job may run late,
+twice, or after the record was deleted). All state that matters lives in PostgreSQL (outbox,
+alerts), so a lost or repeated job is harmless: the relay re-enqueues what the queue lost and
+every write is idempotent.
 """
 
 from __future__ import annotations

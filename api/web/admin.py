@@ -9,7 +9,10 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from api.errors import Conflict, NotFound
 from api.keys import LIVE, POOL
+from api.services import alerts as alerts_service
+from api.services import rules as rules_service
 from api.web import chart, forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from api.whatif import run_locked, what_if
@@ -174,13 +177,9 @@ async def activate_rules(request: web.Request) -> web.StreamResponse:
     actor = request[ACCOUNT].id
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
-            version = await rules_repo.create_version(conn, candidate.to_dict(), reason, actor)
-            await audit.record(
-                conn, actor_id=actor, action="rules.created", entity="rules", entity_id=version,
-                data={"note": reason, "via": "web"},
-            )
-            await _activate(conn, version, actor, reason)
-    except rules_repo.ActivationConflict:
+            version = await rules_service.create(
+                conn, candidate.to_dict(), reason, actor, activate_it=True)
+    except Conflict:
         return await _render_rules(
             request, rules_text=text, reason=reason, status=409,
             error="Another admin activated rules at the same moment; nothing was saved. "
@@ -191,17 +190,10 @@ async def activate_rules(request: web.Request) -> web.StreamResponse:
 
 
 async def _activate(conn: asyncpg.Connection, version: int, actor: int, reason: str) -> bool:
-    previous = await rules_repo.get_active(conn)
-    if not await rules_repo.activate(conn, version):
+    try:
+        await rules_service.activate(conn, version, actor, reason)
+    except NotFound:
         return False
-    await audit.record(
-        conn, actor_id=actor, action="rules.activated", entity="rules", entity_id=version,
-        data={
-            "reason": reason,
-            "previous_version": previous[0] if previous else None,
-            "via": "web",
-        },
-    )
     return True
 
 
@@ -219,7 +211,7 @@ async def reactivate(request: web.Request) -> web.StreamResponse:
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
             ok = await _activate(conn, int(text), request[ACCOUNT].id, reason)
-    except rules_repo.ActivationConflict:
+    except Conflict:
         return await _render_rules(
             request, status=409, error_field="",
             error="Another admin activated rules at the same moment; this version was not "
@@ -246,24 +238,16 @@ async def failed_deliveries(request: web.Request) -> web.StreamResponse:
 
 @page("admin")
 async def redrive(request: web.Request) -> web.StreamResponse:
-    from models import alerts
-
     text = request.match_info.get("alert_id", "")
     if not text.isdigit() or len(text) > 18:
         return error_page(request, 404, "No such alert", "There is no such failed alert.")
     alert_id = int(text)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        ok = await alerts.redrive(conn, alert_id)
-        if ok:
-            await audit.record(
-                conn, actor_id=request[ACCOUNT].id, action="alert.redriven", entity="alert",
-                entity_id=alert_id, data={"via": "web"},
-            )
-    if not ok:
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            await alerts_service.redrive(conn, alert_id, request[ACCOUNT].id)
+    except (NotFound, Conflict):
         return error_page(request, 404, "No such alert", "There is no such failed alert.")
-    from api.alerts import kick_delivery
-
-    await kick_delivery(request.app)
+    await alerts_service.kick_delivery(request.app)
     return redirect(f"/admin/deliveries?redriven={alert_id}")
 
 

@@ -8,12 +8,12 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from api.alerts import kick_delivery
-from api.briefs import enqueue_after_commit, publish_in_transaction
 from api.errors import ApiError
 from api.invitations import invite as invite_sellers
 from api.invitations import is_open
 from api.keys import LIVE, POOL
+from api.services import briefs as services
+from api.services.alerts import kick_delivery
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
@@ -300,12 +300,10 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
                 entity_id=brief_id, data={"via": "web"},
             )
             if publishing:
-                _, outbox_id, args = await publish_in_transaction(
-                    conn, brief_id, account.id, via="web"
-                )
+                _, outbox_id, args = await services.publish(conn, brief_id, account.id)
                 published = (outbox_id, args)
     if published is not None:
-        await enqueue_after_commit(request.app, *published)
+        await services.enqueue_after_commit(request.app, *published)
         return redirect(f"/buyer/briefs/{brief_id}?published=1")
     return redirect(f"/buyer/briefs/{brief_id}?saved=1")
 

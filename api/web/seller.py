@@ -11,8 +11,9 @@ from aiohttp import web
 
 from api.errors import ApiError
 from api.keys import POOL, SETTINGS
-from api.netguard import WEBHOOK_SECRET_NEEDED, UnsafeUrl, check_webhook_target
+from api.netguard import WEBHOOK_SECRET_NEEDED
 from api.responses import record_response
+from api.services import alerts as services
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, form_data, page, redirect, render
 from models import audit, preferences
@@ -141,17 +142,6 @@ async def settings_form(request: web.Request) -> web.StreamResponse:
     return await _render_settings(request, _settings_values(prefs), {}, notice=notice)
 
 
-async def _webhook_problem(request: web.Request, url: str) -> str:
-    """The API's check (api.netguard): no private or loopback targets unless allowed."""
-    try:
-        await check_webhook_target(
-            url, allow_private=request.app[SETTINGS].webhook_allow_private
-        )
-    except UnsafeUrl as exc:
-        return str(exc)
-    return ""
-
-
 @page("seller")
 async def save_settings(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
@@ -163,7 +153,7 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
             if await categories_repo.unknown(conn, fields["categories"]):
                 errors["categories"] = "choose categories from the list"
     if fields.get("webhook_url") and "webhook_url" not in errors:
-        problem = await _webhook_problem(request, fields["webhook_url"])
+        problem = await services.webhook_problem(request.app, fields["webhook_url"])
         if problem:
             errors["webhook_url"] = problem
     seller_id = _seller_id(request)
@@ -179,12 +169,7 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         return await _render_settings(request, values, errors, status=422)
     seller_id = _seller_id(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await preferences.upsert(conn, seller_id, fields)
-        changed = sorted(k for k in fields if k != "webhook_secret")
-        await audit.record(
-            conn, actor_id=request[ACCOUNT].id, action="preferences.updated",
-            entity="seller", entity_id=seller_id, data={"fields": changed, "via": "web"},
-        )
+        await services.save_preferences(conn, seller_id, request[ACCOUNT].id, fields)
     return redirect("/seller/settings?saved=1")
 
 

@@ -260,7 +260,8 @@ async def test_admin_previews_and_activates_rules(
         assert active is not None and active[1]["weights"]["skills"] == 5
         events = await audit.list_events(conn, entity="rules")
     activated = [e for e in events if e["action"] == "rules.activated"]
-    assert activated and activated[0]["data"]["reason"] == "skills matter more"
+    # One audit shape for the API and the pages (api/services/rules.py): the why is "note".
+    assert activated and activated[0]["data"]["note"] == "skills matter more"
     audit_page = await (await client.get("/admin/audit")).text()
     assert "rules.activated" in audit_page
     assert (await client.get("/admin/deliveries")).status == 200

@@ -130,3 +130,17 @@ async def test_names_resolving_to_private_addresses_refused() -> None:
             await client.post("http://localhost:9/x", b"{}", {})
     finally:
         await client.close()
+
+
+def test_the_stored_shortlist_is_the_best_n_and_every_alerted_match() -> None:
+    from matcher import Match, Rules
+    from workers.jobs import _kept
+
+    # 40 matches, best first: scores 0.80, 0.78, ... (2 points apart).
+    matches = [Match(seller_id=i, score=round(0.8 - 0.02 * (i - 1), 2), rank=i)
+               for i in range(1, 41)]
+    rules = Rules(shortlist_size=5, alert_threshold=0.5)
+    kept = _kept(matches, rules)
+    # Ranks 1-5 are the shortlist; scores down to 0.50 (rank 16) are alerted, so stored too.
+    assert [m.rank for m in kept] == list(range(1, 17))
+    assert _kept(matches, Rules(shortlist_size=25, alert_threshold=0.99)) == matches[:25]
