@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from api.categories import check_categories
-from api.errors import Conflict, NotFound, ValidationFailed, field_error
+from api.errors import NotFound, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.services import rules as services
