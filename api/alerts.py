@@ -108,8 +108,8 @@ async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     # write replaces.
     if await sellers.get(ctx.conn, seller_id, for_update=True) is None:
         raise NotFound("no such seller")
-    check_if_match(ctx.request, _prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
     body = await ctx.body(PreferencesIn)
+    check_if_match(ctx.request, _prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
     await check_categories(ctx.conn, list_fields("categories", body.categories))
     if body.webhook_url is not None:
         problem = await services.webhook_problem(ctx.app, body.webhook_url)
