@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 SHARED_DATA ?= ../shared/data
 
-.PHONY: run test lint bench eval clean help
+.PHONY: run test lint bench eval clean help schemathesis
 
 help:
 	@echo "make run    start the service with demo data (embedded PostgreSQL + Valkey)"
@@ -50,6 +50,12 @@ eval: $(STAMP)
 	$(SHARED_DATA)/dos-opportunities-2016-2017.csv (real data, not in the repository); give \
 	SHARED_DATA=DIR, or run: marketplace eval --opportunities FILE" >&2; exit 2; }
 	$(BIN)/marketplace eval --opportunities $(SHARED_DATA)/dos-opportunities-2016-2017.csv --split-date 2017-07-01
+
+# schemathesis with every check, as admin, buyer, seller and anonymous, against a live
+# instance it starts (`marketplace up` in a temporary DATA_DIR); junit reports in
+# schemathesis-report/. Against a running one: scripts/schemathesis_live.py --url URL --admin-token T
+schemathesis: $(STAMP)
+	$(BIN)/python scripts/schemathesis_live.py
 
 clean:
 	rm -rf $(VENV) .marketplace .pytest_cache

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import check_seller_access
 from api.categories import check_categories, list_fields
 from api.errors import NotFound, ValidationFailed, field_error
+from api.etags import check_if_match, with_etag
 from api.netguard import WEBHOOK_SECRET_NEEDED
 from api.routing import ADMIN, Ctx, Operation, json_response
 from api.services import alerts as services
@@ -96,12 +97,19 @@ async def list_seller_alerts(ctx: Ctx) -> web.StreamResponse:
 
 async def get_preferences(ctx: Ctx) -> web.StreamResponse:
     seller_id = await _seller(ctx)
-    return json_response(_prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
+    data = _prefs_json(seller_id, await preferences.get(ctx.conn, seller_id))
+    return with_etag(json_response(data), data)
 
 
 async def put_preferences(ctx: Ctx) -> web.StreamResponse:
-    seller_id = await _seller(ctx)
+    seller_id = ctx.path_id()
+    check_seller_access(ctx.user, seller_id)
+    # The seller's row lock orders concurrent writers, so If-Match is compared with what the
+    # write replaces.
+    if await sellers.get(ctx.conn, seller_id, for_update=True) is None:
+        raise NotFound("no such seller")
     body = await ctx.body(PreferencesIn)
+    check_if_match(ctx.request, _prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
     await check_categories(ctx.conn, list_fields("categories", body.categories))
     if body.webhook_url is not None:
         problem = await services.webhook_problem(ctx.app, body.webhook_url)
@@ -119,7 +127,8 @@ async def put_preferences(ctx: Ctx) -> web.StreamResponse:
                 details=[field_error("webhook_secret", WEBHOOK_SECRET_NEEDED)],
             )
     row = await services.save_preferences(ctx.conn, seller_id, ctx.user.id, fields)
-    return json_response(_prefs_json(seller_id, row))
+    data = _prefs_json(seller_id, row)
+    return with_etag(json_response(data), data)
 
 
 async def list_failed_alerts(ctx: Ctx) -> web.StreamResponse:
@@ -144,12 +153,13 @@ ROUTES = [
     Operation(
         "GET", _SELLER + "/alert-preferences", get_preferences,
         "Read a seller's alert preferences", "alerts",
-        roles=SELLER_OR_ADMIN, response=PreferencesOut, errors=(403, 404),
+        etag=True, roles=SELLER_OR_ADMIN, response=PreferencesOut, errors=(403, 404),
     ),
     Operation(
         "PUT", _SELLER + "/alert-preferences", put_preferences,
         "Replace a seller's alert preferences", "alerts",
-        roles=SELLER_OR_ADMIN, body=PreferencesIn, response=PreferencesOut, errors=(403, 404),
+        etag=True, roles=SELLER_OR_ADMIN, body=PreferencesIn, response=PreferencesOut,
+        errors=(403, 404),
     ),
     Operation(
         "GET", "/api/v1/alerts", list_failed_alerts, "List failed alerts", "alerts",

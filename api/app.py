@@ -154,7 +154,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     setup_security_headers(app)
-    setup_limits(app, limits or Limits.from_env())
+    setup_limits(app, limits or Limits.from_env(), settings.redis_url)
     app[METRICS] = Metrics()
     app[performance.CACHE] = {}
     ops = operations()

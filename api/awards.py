@@ -25,6 +25,14 @@ class AwardIn(Body):
     """`{"seller_id": N}` awards the brief to a seller; `{"outcome": "no_award"}` records that
     nobody won it."""
 
+    # The schema says what _one_of checks: exactly one of the two forms.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["seller_id"], "properties": {
+            "seller_id": {"type": "integer"}, "outcome": {"enum": ["awarded", None]}}},
+        {"required": ["outcome"], "properties": {
+            "outcome": {"const": "no_award"}, "seller_id": {"type": "null"}}},
+    ]})
+
     seller_id: Id | None = None
     outcome: Literal["awarded", "no_award"] | None = Field(
         None, description="'no_award' without a seller; 'awarded' (the default) with one"

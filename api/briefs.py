@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_brief_access
 from api.categories import check_categories
-from api.errors import Conflict, ValidationFailed
+from api.errors import Conflict, Forbidden, ValidationFailed, field_error
+from api.etags import check_if_match, etag_of, with_etag
 from api.keys import LIVE, METRICS
 from api.routing import Ctx, Operation, json_response
 from api.services import briefs as services
@@ -142,10 +143,23 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
     return {"items": items, "source": "preview", "rules_version": live.rules_version}
 
 
+def _check_organisation(ctx: Ctx, fields: dict[str, Any]) -> None:
+    """A brief's organisation is its buyer's: sellers read it, and the same-buyer boost follows
+    it. A buyer may repeat its own; only an admin may name another."""
+    given = fields.get("organisation")
+    if given is None or given == ctx.user.organisation or ctx.user.role == "admin":
+        return
+    raise Forbidden(
+        "the organisation comes from your account; only an admin may set another",
+        details=[field_error("organisation", f"your organisation is {ctx.user.organisation!r}")],
+    )
+
+
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(BriefDraft)
     fields = body.model_dump()
     await check_categories(ctx.conn, [("category", body.category)])
+    _check_organisation(ctx, fields)
     if fields["organisation"] is None:
         fields["organisation"] = ctx.user.organisation
     row = await briefs.create(ctx.conn, fields, buyer_account_id=ctx.user.id)
@@ -171,7 +185,8 @@ async def get_brief(ctx: Ctx) -> web.StreamResponse:
     row = await briefs.get(ctx.conn, ctx.path_id())
     check_brief_access(ctx.user, row)
     assert row is not None
-    return json_response(brief_json(row))
+    data = brief_json(row)
+    return with_etag(json_response(data), data)
 
 
 async def update_brief(ctx: Ctx) -> web.StreamResponse:
@@ -180,17 +195,20 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
     check_brief_access(ctx.user, row)
     body = await ctx.body(BriefPatch)
     assert row is not None
+    check_if_match(ctx.request, brief_json(row))
     if row["status"] != "draft":
         raise Conflict(f"only a draft can be changed; this brief is {row['status']}")
     fields = body.model_dump(exclude_unset=True)
     await check_categories(ctx.conn, [("category", fields.get("category") or "")])
+    _check_organisation(ctx, fields)
     updated = await briefs.update(ctx.conn, brief_id, fields)
     assert updated is not None
     await audit.record(
         ctx.conn, actor_id=ctx.user.id, action="brief.updated", entity="brief",
         entity_id=brief_id, data={"fields": sorted(fields)},
     )
-    return json_response(brief_json(updated))
+    data = brief_json(updated)
+    return with_etag(json_response(data), data)
 
 
 async def publish_brief(ctx: Ctx) -> web.StreamResponse:
@@ -198,6 +216,7 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     row = await briefs.get(ctx.conn, brief_id, for_update=True)  # two publishes queue up here
     check_brief_access(ctx.user, row)
     assert row is not None
+    check_if_match(ctx.request, brief_json(row))
     if row["status"] != "draft":
         raise Conflict(f"the brief is already {row['status']}", details={"status": row["status"]})
     problems = publish_problems(row_to_brief(row))
@@ -206,8 +225,9 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     published, outbox_id, args = await services.publish(ctx.conn, brief_id, ctx.user.id)
     ctx.after_commit.append(lambda: services.enqueue_after_commit(ctx.app, outbox_id, args))
     data = brief_json(published)
+    etag = etag_of(data)
     data["outbox_id"] = outbox_id
-    return json_response(data, 201)
+    return json_response(data, 201, headers={"ETag": etag})
 
 
 async def close_brief(ctx: Ctx) -> web.StreamResponse:
@@ -250,6 +270,7 @@ async def preview_shortlist(ctx: Ctx) -> web.StreamResponse:
     q = ctx.query(PreviewQuery)
     body = await ctx.body(BriefPreviewIn)
     fields = body.model_dump()
+    _check_organisation(ctx, fields)
     fields["organisation"] = fields["organisation"] or ctx.user.organisation
     data = await _live_shortlist(ctx, Brief(id=0, **fields), q.limit, q.offset)
     data.update(status="draft", limit=q.limit, offset=q.offset)
@@ -269,15 +290,15 @@ ROUTES = [
     ),
     Operation(
         "GET", _ONE, get_brief, "Read a brief", "briefs",
-        roles=BUYERS, response=BriefOut, errors=(404,),
+        etag=True, roles=BUYERS, response=BriefOut, errors=(404,),
     ),
     Operation(
         "PATCH", _ONE, update_brief, "Change a draft brief", "briefs",
-        roles=BUYERS, body=BriefPatch, response=BriefOut, errors=(404, 409),
+        etag=True, roles=BUYERS, body=BriefPatch, response=BriefOut, errors=(404, 409),
     ),
     Operation(
         "POST", _ONE + "/publish", publish_brief, "Publish a brief", "briefs",
-        roles=BUYERS, response=BriefOut, status=201, errors=(404, 409, 422),
+        etag=True, roles=BUYERS, response=BriefOut, status=201, errors=(404, 409, 422),
         description="Strict validation (422 names every missing field); then, in one "
         "transaction, the brief turns published with an audit event and an outbox row; the "
         "matching job is enqueued after commit. Answers 201 even when the queue is down.",

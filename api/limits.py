@@ -8,22 +8,33 @@ client integrating honestly, low enough that one runaway script cannot take the 
 MARKETPLACE_REQUEST_TIMEOUT (503 after it) and MARKETPLACE_BODY_TIMEOUT (408 after it: a client
 trickling bytes holds a connection, never a worker).
 
-The buckets live in memory, per process: with several API processes a caller gets the limit once
-per process, which is fine for protecting each process (the goal here), not for billing.
+The counters live in Redis/Valkey (the `limits` library's sliding-window counter, one round
+trip per check), shared by every API process: a caller gets the limit once whatever the number
+of processes. If Redis cannot be reached, each process falls back to the same limits in its own
+memory until it can (the API keeps serving: the queue is optional by design).
+
+A request without any credential is never held by the failed-authentication throttle and is
+not counted in it: it gets its 401 (a client that forgot its token is told so), while repeated
+wrong credentials from an address get 429.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from api.errors import ApiError
 from config.settings import limit_settings
@@ -34,7 +45,9 @@ EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
 # slow link takes minutes): they get a deadline of their own, not the API's.
 EXPORT_PREFIXES = ("/open-data/",)
 EXPORT_TIMEOUT = 900.0
-_MAX_KEYS = 100_000  # buckets kept; the least recently used go first (a full bucket is the default)
+_MAX_KEYS = 100_000  # known callers kept; the least recently used go first
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class TooManyRequests(ApiError):
@@ -70,56 +83,65 @@ class Limits:
         )
 
 
-class TokenBuckets:
-    """Token buckets by key: `capacity` requests at once, refilled at capacity/period per second."""
+class RateLimits:
+    """Sliding-window limits by key, on shared storage with a per-process fallback."""
 
-    def __init__(
-        self, capacity: int, period: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.capacity = float(capacity)
-        self.rate = capacity / period
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+    def __init__(self, limits: Limits, redis_url: str | None) -> None:
+        seconds = max(1, math.ceil(limits.rate_seconds))
+        self.requests = RateLimitItemPerSecond(limits.rate_requests, seconds)
+        # Failed authentications per address: random tokens would otherwise each get a fresh
+        # window, so guessing is capped separately (a tenth of the rate, at least 10).
+        self.failures = RateLimitItemPerSecond(max(10, limits.rate_requests // 10), seconds)
+        self._local = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._shared: SlidingWindowCounterRateLimiter | None = None
+        self._storage: RedisStorage | None = None
+        if redis_url:
+            uri = "async+" + redis_url if redis_url.startswith(("redis:", "rediss:")) else ""
+            if uri:
+                self._storage = RedisStorage(
+                    uri, implementation="redispy", key_prefix="marketplace:limits",
+                    wrap_exceptions=True, socket_timeout=1, socket_connect_timeout=1,
+                )
+                self._shared = SlidingWindowCounterRateLimiter(self._storage)
+        self._warned_at = 0.0
 
-    def take(self, key: str, cost: float = 1.0) -> float:
-        """Spend `cost`; return 0 when allowed, else the seconds until it would be."""
-        now = self._clock()
-        tokens, last = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        wait = 0.0
-        if tokens >= cost:
-            tokens -= cost
-        else:
-            wait = (cost - tokens) / self.rate
-        self._buckets[key] = (tokens, now)
-        if len(self._buckets) > _MAX_KEYS:
-            self._buckets.popitem(last=False)
-        return wait
+    async def _run(self, call: Callable[[SlidingWindowCounterRateLimiter], Awaitable[T]]) -> T:
+        if self._shared is not None:
+            try:
+                return await call(self._shared)
+            except Exception as exc:  # Redis away: limit in this process until it is back
+                if time.monotonic() - self._warned_at > 30:
+                    self._warned_at = time.monotonic()
+                    log.warning("rate limits kept in this process (Redis: %s)", exc)
+        return await call(self._local)
 
-    def peek(self, key: str) -> float:
-        """Seconds until one unit is available for `key` (0: now), spending nothing."""
-        now = self._clock()
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+    async def hit(self, item: RateLimitItem, key: str) -> float:
+        """Count one request; 0 when allowed, else the seconds until one would be."""
+        if await self._run(lambda limiter: limiter.hit(item, key)):
+            return 0.0
+        return await self.wait(item, key)
+
+    async def wait(self, item: RateLimitItem, key: str) -> float:
+        """Seconds until `key` may spend one more of `item` (0: now), spending nothing."""
+        if await self._run(lambda limiter: limiter.test(item, key)):
+            return 0.0
+        stats = await self._run(lambda limiter: limiter.get_window_stats(item, key))
+        return max(1.0, stats.reset_time - time.time())
 
 
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
-BUCKETS: web.AppKey[TokenBuckets] = web.AppKey("rate_buckets", TokenBuckets)
-AUTH_FAILURES: web.AppKey[TokenBuckets] = web.AppKey("auth_failure_buckets", TokenBuckets)
+RATE_LIMITS: web.AppKey[RateLimits] = web.AppKey("rate_limits", RateLimits)
 AUTHENTICATED: web.RequestKey[bool] = web.RequestKey("authenticated", bool)  # set by routing
+# Set by the pages when a session cookie names no live session (they answer with a redirect to
+# the sign-in page, not a 401): counted as a failed authentication all the same.
+FAILED_AUTHENTICATION: web.RequestKey[bool] = web.RequestKey("failed_authentication", bool)
 KNOWN_CALLERS: web.AppKey[OrderedDict[str, None]] = web.AppKey("known_callers")
 
 
-def setup_limits(app: web.Application, limits: Limits) -> None:
+def setup_limits(app: web.Application, limits: Limits, redis_url: str | None = None) -> None:
     app[LIMITS] = limits
     if limits.rate_requests > 0:
-        app[BUCKETS] = TokenBuckets(limits.rate_requests, limits.rate_seconds)
-        # Failed authentications per address: random tokens would otherwise each get a fresh
-        # bucket, so guessing is capped separately (a tenth of the rate, at least 10 at once).
-        app[AUTH_FAILURES] = TokenBuckets(
-            max(10, limits.rate_requests // 10), limits.rate_seconds
-        )
+        app[RATE_LIMITS] = RateLimits(limits, redis_url)
         app[KNOWN_CALLERS] = OrderedDict()
 
 
@@ -148,21 +170,27 @@ def _exempt(request: web.Request) -> bool:
     return request.path.startswith(EXEMPT_PREFIXES)
 
 
+def _has_credential(request: web.Request) -> bool:
+    return "Authorization" in request.headers or bool(request.cookies.get("mm_session"))
+
+
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    buckets = request.app.get(BUCKETS)
-    if buckets is None or _exempt(request):
+    limits = request.app.get(RATE_LIMITS)
+    if limits is None or _exempt(request):
         return await handler(request)
-    failures = request.app[AUTH_FAILURES]
     known = request.app[KNOWN_CALLERS]
     address = "ip:" + (request.remote or "unknown")
     key = _caller_key(request)
-    wait = failures.peek(address)
+    credential = _has_credential(request)
     # An address that keeps failing to authenticate is throttled, except for callers that
-    # authenticated fine before (a guesser behind the same NAT must not lock colleagues out).
-    if wait > 0 and key not in known:
-        raise _too_many(wait, "failed authentications from this address")
-    wait = buckets.take(key)
+    # authenticated fine before (a guesser behind the same NAT must not lock colleagues out)
+    # and for requests with no credential at all (they get their 401).
+    if credential and key not in known:
+        wait = await limits.wait(limits.failures, address)
+        if wait > 0:
+            raise _too_many(wait, "failed authentications from this address")
+    wait = await limits.hit(limits.requests, key)
     if wait > 0:
         raise _too_many(wait, "requests for this token")
     status = 500
@@ -173,9 +201,9 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
         status = exc.status
         raise
     finally:
-        if status == 401:
-            failures.take(address)
-        elif key.startswith("t:") and request.get(AUTHENTICATED):
+        if credential and (status == 401 or request.get(FAILED_AUTHENTICATION)):
+            await asyncio.shield(limits.hit(limits.failures, address))
+        elif request.get(AUTHENTICATED):
             known[key] = None
             known.move_to_end(key)
             if len(known) > _MAX_KEYS:

@@ -43,6 +43,14 @@ class UnsafeUrl(ValueError):
     """The URL must not be used as a webhook target; the message says why."""
 
 
+def printable_ascii(url: object) -> object:
+    """`url` when it is printable ASCII, else UnsafeUrl naming its encoded form (not a string:
+    returned as is, for the type check to refuse)."""
+    if isinstance(url, str):
+        _printable_ascii(url)
+    return url
+
+
 def _printable_ascii(url: str) -> None:
     if all("\x21" <= c <= "\x7e" for c in url):
         return

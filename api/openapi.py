@@ -47,6 +47,7 @@ _ERROR_TEXT = {
     413: "Body too large",
     415: "The body is not JSON",
     422: "Validation failed; details name the fields",
+    412: "The resource changed since the ETag given in If-Match",
     429: "Rate limited; Retry-After says when to try again",
     503: "A backing service is unavailable, or the request took too long (Retry-After)",
 }
@@ -82,12 +83,15 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
+    patterns = dict(re.findall(r"\{(\w+)(?::([^}]*))?\}", op.path))
     for name in _path_names(op):
-        params.append({
-            "name": name, "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 1,
-                       "maximum": PATH_ID_MAX.get(name, _MAX_ID)},
-        })
+        pattern = patterns.get(name) or r"\d+"
+        schema: dict[str, Any] = {
+            "type": "integer", "minimum": 1, "maximum": PATH_ID_MAX.get(name, _MAX_ID),
+        }
+        if pattern != r"\d+":  # a named (string) id, e.g. a category's: the route's own pattern
+            schema = {"type": "string", "pattern": f"^{pattern}$", "maxLength": 100}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if op.query is not None:
         schema = op.query.model_json_schema(ref_template=_REF)
         required = set(schema.get("required", []))
@@ -150,6 +154,19 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
             "description": "Success", "content": {op.content_type: {"schema": schema}},
         }
     errors = set(op.errors)
+    if op.etag:
+        responses[str(op.status)]["headers"] = {"ETag": {
+            "description": "the version of the resource; send it back in If-Match to write",
+            "schema": {"type": "string"},
+        }}
+        if op.method != "GET":
+            out.setdefault("parameters", []).append({
+                "name": "If-Match", "in": "header", "required": False,
+                "description": "the ETag this change is based on; 412 when the resource "
+                "changed since",
+                "schema": {"type": "string"},
+            })
+            errors |= {412}
     if op.body is not None:
         errors |= {400, 408, 413, 415, 422}
     if op.query is not None:

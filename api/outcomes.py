@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.errors import ValidationFailed, field_error
 from api.keys import POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
-from api.validation import Body, CategoryId, Query
+from api.validation import Body, CategoryId, Query, QueryDate
 from matcher import Rules, RulesError
 from matcher.outcome_fit import Labelled, fit_from_outcomes
 from models import briefs as briefs_repo
@@ -36,7 +36,7 @@ class OutcomesQuery(Query):
         None, ge=0, le=2**31 - 1, description="briefs whose stored shortlist used this version"
     )
     category: CategoryId | None = None
-    since: date | None = Field(None, description="briefs published on or after this date")
+    since: QueryDate | None = Field(None, description="briefs published on or after this date")
 
 
 class Step(BaseModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.auth import check_seller_access
 from api.routing import ADMIN, Ctx, Operation, json_response
@@ -19,6 +19,12 @@ Reason = Literal["skills", "size", "location", "rate", "timing", "other"]
 
 
 class ResponseIn(Body):
+    # The schema says what response_problems checks: a reason only with not_for_me.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"not": {"properties": {"response": {"const": "not_for_me"}}}},
+        "then": {"properties": {"reason": {"type": "null"}}},
+    })
+
     response: Response
     reason: Reason | None = None
 

@@ -103,6 +103,8 @@ class Operation:
     snapshot: bool = False
     content_type: str = "application/json"
     description: str = ""
+    # The answer carries an ETag; a write honours If-Match (412 when stale): api.etags.
+    etag: bool = False
 
     @property
     def openapi_path(self) -> str:

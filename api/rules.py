@@ -195,14 +195,14 @@ ROUTES = [
     ),
     Operation(
         "POST", "/api/v1/rules", create_rules, "Create a rules version", "rules",
-        roles=ADMIN, body=RulesIn, response=RuleSetFull, status=201,
+        roles=ADMIN, body=RulesIn, response=RuleSetFull, status=201, errors=(409,),
         description="Validated on save: a 422 names the offending field (e.g. rules.weights.text).",
     ),
     Operation(
         "POST", _ONE + "/activate", activate_rules, "Activate a rules version", "rules",
-        roles=ADMIN, body=ActivateIn, response=RuleSetFull, errors=(404,),
+        roles=ADMIN, body=ActivateIn, response=RuleSetFull, errors=(404, 409),
         description="Records who, when and why as an audit event; every matching process "
-        "switches within a second.",
+        "switches within a second. Two activations at once: one wins, the other gets 409.",
     ),
     Operation(
         "POST", "/api/v1/rules/preview", preview_rules, "Preview candidate rules", "rules",

@@ -13,6 +13,7 @@ from api.auth import check_seller_access
 from api.categories import check_categories, list_fields
 from api.claims import file_claims, split_claims
 from api.errors import Conflict, Forbidden, NotFound
+from api.etags import check_if_match, etag_of, with_etag
 from api.routing import ADMIN, ANY_ROLE, Ctx, Operation, json_response
 from api.validation import (
     UNSET,
@@ -157,7 +158,8 @@ async def get_seller(ctx: Ctx) -> web.StreamResponse:
     row = await sellers.get(ctx.conn, seller_id)
     if row is None:
         raise NotFound("no such seller")
-    return json_response(seller_json(row))
+    data = seller_json(row)
+    return with_etag(json_response(data), data)
 
 
 async def _change(ctx: Ctx, fields: dict[str, Any], action: str) -> web.StreamResponse:
@@ -167,6 +169,7 @@ async def _change(ctx: Ctx, fields: dict[str, Any], action: str) -> web.StreamRe
     current = await sellers.get(ctx.conn, seller_id, for_update=True)
     if current is None:
         raise NotFound("no such seller")
+    check_if_match(ctx.request, seller_json(current))
     await _check_categories(ctx, fields)
     if "active" in fields and user.role != "admin":
         if fields["active"] != current["active"]:
@@ -182,9 +185,10 @@ async def _change(ctx: Ctx, fields: dict[str, Any], action: str) -> web.StreamRe
         data={"fields": sorted(fields)},
     )
     data = seller_json(row)
+    etag = etag_of(data)
     if user.role != "admin":
         data["pending_claims"] = await file_claims(ctx, seller_id, wanted)
-    return json_response(data)
+    return json_response(data, headers={"ETag": etag})
 
 
 async def replace_seller(ctx: Ctx) -> web.StreamResponse:
@@ -219,16 +223,16 @@ ROUTES = [
     ),
     Operation(
         "GET", _ONE, get_seller, "Read a seller", "sellers",
-        roles=ANY_ROLE, response=SellerOut, errors=(403, 404),
+        etag=True, roles=ANY_ROLE, response=SellerOut, errors=(403, 404),
     ),
     Operation(
         "PUT", _ONE, replace_seller, "Replace a seller's profile", "sellers",
-        roles=frozenset({"admin", "seller"}), body=SellerIn, response=SellerChanged,
+        etag=True, roles=frozenset({"admin", "seller"}), body=SellerIn, response=SellerChanged,
         errors=(403, 404, 409), description=_CLAIMS_NOTE,
     ),
     Operation(
         "PATCH", _ONE, update_seller, "Change part of a seller's profile", "sellers",
-        roles=frozenset({"admin", "seller"}), body=SellerPatch, response=SellerChanged,
+        etag=True, roles=frozenset({"admin", "seller"}), body=SellerPatch, response=SellerChanged,
         errors=(403, 404, 409), description=_CLAIMS_NOTE,
     ),
 ]

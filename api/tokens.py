@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from api.routing import ADMIN, ANY_ROLE, Ctx, Operation, json_response
@@ -15,6 +15,13 @@ from models import accounts, audit, sellers
 
 
 class TokenIn(Body):
+    # The schema says what create_token checks: seller_id with role seller, and only then.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"role": {"const": "seller"}}},
+        "then": {"required": ["seller_id"], "properties": {"seller_id": {"type": "integer"}}},
+        "else": {"properties": {"seller_id": {"type": "null"}}},
+    })
+
     role: Literal["admin", "buyer", "seller"]
     name: Name
     organisation: Line = ""

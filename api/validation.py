@@ -4,11 +4,21 @@ resource shares (length limits, no control characters, enums)."""
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from api.limits import LIMITS, RequestTimeout
@@ -45,6 +55,17 @@ Email = Annotated[
 ]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=_LINE)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# A date in a query string: YYYY-MM-DD only (lax parsing would read "0" as 1970-01-01).
+QueryDate = Annotated[
+    date, BeforeValidator(lambda v: _iso_date(v)), WithJsonSchema({"type": "string",
+                                                                     "format": "date"})
+]
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
 
 MAX_PAGE = 200
 # The default of PATCH fields: "not given". Typed Any so a field can stay non-nullable (an
@@ -129,9 +150,22 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
             details=[{"field": "body", "message": "expected an object", "type": "object_type"}],
         )
     try:
-        return model.model_validate(data)
+        # Strict JSON validation: only what the published schema says (in lax mode a number
+        # would become a date, `closes_at: 0` as 1970-01-01, and "500" a number). JSON Schema
+        # counts 2.0 as an integer, strict pydantic does not: integral numbers are made ints.
+        return model.model_validate_json(orjson.dumps(_integral(data)), strict=True)
     except ValidationError as exc:
         raise ValidationFailed("invalid body", details=validation_details(exc)) from exc
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:

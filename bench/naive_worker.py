@@ -18,7 +18,7 @@ from models import alerts as alerts_repo
 from workers import jobs
 from workers import main as worker_main
 from workers.context import Ctx
-from workers.results import Outcomes
+from workers.results import Outcomes, leases_of
 from workers.settings import worker_settings
 
 _match_brief = jobs.match_brief
@@ -45,6 +45,7 @@ async def deliver_alert(ctx: Ctx, alert_id: int) -> bool:
         )
     if not batch:
         return False
+    leases_of(ctx).hold(a["id"] for a in batch)  # renewed by the worker's heartbeat
     outcomes = Outcomes(ctx)
     await jobs.send_batch(ctx, batch, outcomes, budgeted=False)
     await outcomes.flush()

@@ -12,6 +12,8 @@ variable (`SystemExit`), before anything starts.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -71,7 +73,9 @@ class Environment(BaseSettings):
         default=None,
         description="Redis/Valkey URL; unset: the embedded Valkey under DATA_DIR")
     admin_token: str | None = Field(
-        default=None, description="bootstrap admin bearer token (registered at start)")
+        default=None,
+        description="bootstrap admin bearer token, 32 characters or more (registered at start; "
+                    "a new one revokes the previous one)")
     smtp_url: str | None = Field(
         default=None,
         description="smtp://user:pass@host:port for e-mail alerts; unset: e-mails are logged, "
@@ -121,6 +125,17 @@ class Environment(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: str | None) -> str | None:
+        # A short bootstrap token could be guessed; refused before anything starts.
+        if value is not None and len(value) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_TOKEN} characters, not {len(value)}; generate one "
+                "with: openssl rand -hex 24"
+            )
+        return value
+
     @field_validator("rate_limit")
     @classmethod
     def _rate(cls, value: str | None) -> str | None:
@@ -144,7 +159,9 @@ class WorkerConfig:
 
     batch_size: int = 500  # alerts claimed per round trip
     concurrency: int = 128  # requests in flight per worker process
-    lock_seconds: float = 120.0  # a claimed alert is due again when its worker died this long ago
+    # Lease on a claimed alert, renewed by the worker's heartbeat every lock_seconds / 4 while
+    # it holds the alert: a killed worker's alerts are due again this long after its last beat.
+    lock_seconds: float = 8.0
     max_attempts: int = 8  # after the last one the alert is failed
     backoff_base: float = 2.0  # seconds; attempt n waits base * 2**(n-1), with full jitter
     backoff_max: float = 3600.0  # seconds; the longest wait between two attempts
@@ -198,7 +215,9 @@ class Settings:
     port: int = 8080
     webhook_allow_private: bool = False
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
-    secret_key: str | None = None  # signs links in alerts (workers.links); see the field above
+    # Signs the links in alerts; unset: a random secret generated once into data_dir (see
+    # `signing_secret`), which every process on this DATA_DIR shares.
+    secret_key: str | None = None
     api_processes: int = 1  # API processes behind the port, each with its own index
     ocds_prefix: str = "ocds-mktplc"  # the ocid prefix of the open data
 
@@ -226,6 +245,44 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    def signing_secret(self) -> str:
+        """MARKETPLACE_SECRET_KEY, or else the secret kept in DATA_DIR (see `data_dir_secret`).
+        Never derived from anything guessable such as the database URL."""
+        return self.secret_key or data_dir_secret(self.data_dir)
+
+
+SECRET_KEY_FILE = "secret_key"
+MIN_ADMIN_TOKEN = 32  # characters; models.accounts.MIN_BOOTSTRAP_TOKEN checks the same
+
+
+def data_dir_secret(data_dir: Path) -> str:
+    """A random secret generated once into DATA_DIR/secret_key (mode 0600) and read back by
+    every later process: the API and the worker on the same DATA_DIR agree on it, and links
+    already sent keep working across restarts. Processes on different machines need the same
+    MARKETPLACE_SECRET_KEY instead."""
+    path = Path(data_dir) / SECRET_KEY_FILE
+    for _ in range(50):
+        try:
+            secret = path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        else:
+            if secret:
+                return secret
+            # Created but not written yet by the process that won the race below.
+            time.sleep(0.01)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: of two processes starting at once, the first one's secret is kept
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret
+    raise RuntimeError(f"{path} exists but stays empty; remove it or set MARKETPLACE_SECRET_KEY")
 
 
 def read_environment(env: Mapping[str, str] | None = None) -> Environment:

@@ -159,6 +159,8 @@ class Rules:
                 "type": "object",
                 "properties": {s: {"type": "number", "minimum": 0} for s in SIGNALS},
                 "additionalProperties": False,
+                "description": "signals left out keep their default weight; at least one weight "
+                "must stay above 0",
             },
             "shortlist_threshold": number01,
             "alert_threshold": number01,
@@ -184,10 +186,19 @@ class Rules:
             "additionalProperties": False,
         }
         props["category_overrides"] = {"type": "object", "additionalProperties": override}
+        # What from_dict refuses, written into the schema: weights summing to 0 once merged
+        # with the defaults, i.e. every signal with a default above 0 given as 0 and the others
+        # left out or 0.
+        all_zero = {
+            "required": [s for s in SIGNALS if DEFAULT_WEIGHTS[s] > 0],
+            "properties": {s: {"maximum": 0} for s in SIGNALS},
+        }
+        top_props = dict(props)
+        top_props["weights"] = {**props["weights"], "not": all_zero}
         return {
             "title": "Rules",
             "type": "object",
-            "properties": props,
+            "properties": top_props,
             "additionalProperties": False,
         }
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from models import audit
+
 ROLES: tuple[str, ...] = ("admin", "buyer", "seller")
 _BOOTSTRAP_LOCK = 7_231_002  # advisory lock: two processes bootstrapping the admin at once
 
@@ -129,12 +131,23 @@ async def revoke_token(conn: asyncpg.Connection, token_id: int) -> bool:
     return bool(status == "UPDATE 1")
 
 
-async def ensure_bootstrap_admin(conn: asyncpg.Connection, token: str) -> int:
-    """Make `token` an admin token (idempotent); return the admin account id.
+MIN_BOOTSTRAP_TOKEN = 32  # characters: a shorter configured token could be guessed
 
-    A revoked bootstrap token stays revoked: revocation is an admin's decision that a restart
-    must not undo.
+
+async def ensure_bootstrap_admin(conn: asyncpg.Connection, token: str) -> int:
+    """Make `token` the bootstrap admin token (idempotent); return the admin account id.
+
+    A new token rotates: the previous bootstrap tokens are revoked in the same transaction (an
+    operator changes MARKETPLACE_ADMIN_TOKEN because the old one must stop working), and the
+    token is added to the same bootstrap account, so its audit trail continues. A revoked
+    bootstrap token stays revoked: revocation is an admin's decision that a restart must not
+    undo. Tokens shorter than MIN_BOOTSTRAP_TOKEN characters are refused.
     """
+    if len(token) < MIN_BOOTSTRAP_TOKEN:
+        raise ValueError(
+            f"MARKETPLACE_ADMIN_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN} characters "
+            f"(it has {len(token)}); generate one with: openssl rand -hex 24"
+        )
     digest = hash_token(token)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
@@ -143,8 +156,26 @@ async def ensure_bootstrap_admin(conn: asyncpg.Connection, token: str) -> int:
         )
         if existing is not None:
             return int(existing)
-        account_id = await create_account(conn, role="admin", name="bootstrap admin")
+        previous = await conn.fetchval(
+            "SELECT t.account_id FROM tokens t JOIN accounts a ON a.id = t.account_id"
+            " WHERE t.bootstrap AND a.role = 'admin' ORDER BY t.id DESC LIMIT 1"
+        )
+        revoked = await conn.fetch(
+            "UPDATE tokens SET revoked_at = now() WHERE bootstrap AND revoked_at IS NULL"
+            " RETURNING id"
+        )
+        if previous is None:
+            account_id = await create_account(conn, role="admin", name="bootstrap admin")
+        else:
+            account_id = int(previous)
         await conn.execute(
-            "INSERT INTO tokens (account_id, token_hash) VALUES ($1, $2)", account_id, digest
+            "INSERT INTO tokens (account_id, token_hash, bootstrap) VALUES ($1, $2, true)",
+            account_id,
+            digest,
+        )
+        await audit.record(
+            conn, actor_id=None, action="token.bootstrap_rotated" if previous else
+            "token.bootstrap_created", entity="account", entity_id=account_id,
+            data={"revoked_token_ids": [int(r["id"]) for r in revoked]},
         )
         return account_id

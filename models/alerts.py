@@ -3,8 +3,8 @@
     pending --claim--> sending --ok--> sent
                           |--error, tries left--> pending (next_attempt_at = backoff)
                           |--error, last try----> failed (last_error)  --redrive--> pending
-    sending with an expired lock (its worker died) is due again: delivery is at-least-once,
-    always with the same alert id as idempotency key.
+    sending with an expired lease (its worker died and stopped renewing it) is due again:
+    delivery is at-least-once, always with the same alert id as idempotency key.
     channel 'digest' rows wait as pending until the daily digest claims them.
 """
 
@@ -39,21 +39,58 @@ async def create_many(
     rows: Sequence[tuple[int, str, float]],
     *,
     request_id: str | None = None,
+    cap: int | None = None,
 ) -> int:
-    """Insert (seller_id, channel, score) alerts; a re-run never duplicates (one per brief and
-    seller). Returns how many were new. `request_id`: the publishing request (for logs)."""
+    """Insert (seller_id, channel, score) match alerts, best first; a re-run never duplicates
+    (one per brief, seller and kind). With `cap`, the brief never gets more than `cap` match
+    alerts in all, whatever earlier runs or waves created (sellers with equal scores can come
+    back in another order each time): the brief's row is locked so concurrent runs count
+    one after the other. Returns how many were new. `request_id`: the publishing request."""
     if not rows:
         return 0
+    room: int | None = None
+    if cap is not None:
+        await conn.execute("SELECT 1 FROM briefs WHERE id = $1 FOR UPDATE", brief_id)
+        have = await conn.fetchval(
+            "SELECT count(*) FROM alerts WHERE brief_id = $1 AND kind = 'match'", brief_id
+        )
+        room = max(0, cap - int(have))
+        if room == 0:
+            return 0
     status = await conn.execute(
         "INSERT INTO alerts (brief_id, seller_id, channel, score, request_id)"
         " SELECT $1, u.seller_id, u.channel, u.score, $5"
-        " FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS u(seller_id, channel, score)"
+        " FROM unnest($2::bigint[], $3::text[], $4::float8[]) WITH ORDINALITY"
+        "   AS u(seller_id, channel, score, n)"
+        " WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.brief_id = $1"
+        "   AND a.seller_id = u.seller_id AND a.kind = 'match')"
+        " ORDER BY u.n LIMIT $6"
         " ON CONFLICT (brief_id, seller_id, kind) DO NOTHING",
         brief_id,
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         request_id,
+        room,
+    )
+    return int(status.split()[-1])
+
+
+async def follow_preferences(conn: asyncpg.Connection, seller_id: int) -> int:
+    """Move a seller's pending match alerts to the channel its preferences now name: a switch
+    from the daily digest to instant sends the waiting ones now (the digest only collects
+    sellers on "daily", so they would wait for ever), a switch to daily puts them in the next
+    digest. The channel rule is workers.filters.channel_for's. Returns how many moved."""
+    status = await conn.execute(
+        "WITH p AS (SELECT CASE"
+        "   WHEN frequency = 'daily' THEN CASE WHEN coalesce(email, '') <> '' THEN 'digest' END"
+        "   WHEN coalesce(webhook_url, '') <> '' THEN 'webhook'"
+        "   WHEN coalesce(email, '') <> '' THEN 'email' END AS channel"
+        "   FROM alert_preferences WHERE seller_id = $1 AND frequency <> 'off')"
+        " UPDATE alerts a SET channel = p.channel, next_attempt_at = now()"
+        " FROM p WHERE a.seller_id = $1 AND a.status = 'pending' AND a.kind = 'match'"
+        " AND p.channel IS NOT NULL AND a.channel <> p.channel",
+        seller_id,
     )
     return int(status.split()[-1])
 
@@ -139,6 +176,20 @@ async def claim_digest(
     return [dict(r) for r in rows]
 
 
+async def renew(conn: asyncpg.Connection, ids: Sequence[int], *, lock_seconds: float) -> int:
+    """Extend the lease of alerts a live worker still holds (its heartbeat); a worker that died
+    stops renewing, and its alerts are due again when the lease runs out."""
+    if not ids:
+        return 0
+    status = await conn.execute(
+        "UPDATE alerts SET locked_until = now() + make_interval(secs => $2)"
+        " WHERE id = ANY($1::bigint[]) AND status = 'sending'",
+        list(ids),
+        lock_seconds,
+    )
+    return int(status.split()[-1])
+
+
 async def mark_sent(conn: asyncpg.Connection, ids: Sequence[int]) -> int:
     if not ids:
         return 0
@@ -199,10 +250,13 @@ async def has_due(conn: asyncpg.Connection) -> bool:
 
 
 async def next_retry_in(conn: asyncpg.Connection) -> float | None:
-    """Seconds until the earliest pending instant alert is due (None when there is none)."""
+    """Seconds until the next instant alert falls due (None when none will): a pending one's
+    next attempt, or the end of a lease (the worker holding it may have died; a live one
+    renews it before then)."""
     value = await conn.fetchval(
-        "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM alerts"
-        " WHERE status = 'pending' AND channel <> 'digest'"
+        "SELECT extract(epoch FROM min(CASE WHEN status = 'pending' THEN next_attempt_at"
+        " ELSE locked_until END) - now()) FROM alerts"
+        " WHERE status IN ('pending', 'sending') AND channel <> 'digest'"
     )
     return None if value is None else max(0.0, float(value))
 

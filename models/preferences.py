@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from models import alerts
+
 COLUMNS = (
     "frequency",
     "email",
@@ -68,6 +70,8 @@ async def upsert(
             seller_id,
             *[fields[n] for n in names],
         )
+    # Alerts already waiting follow the new choice (instant <-> digest, e-mail <-> webhook).
+    await alerts.follow_preferences(conn, seller_id)
     result = await get(conn, seller_id)
     assert result is not None
     return result

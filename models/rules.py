@@ -56,8 +56,14 @@ async def create_version(
     )
 
 
+class ActivationConflict(Exception):
+    """Another activation committed while this one ran: one wins, the other is told so."""
+
+
 async def activate(conn: asyncpg.Connection, version: int) -> bool:
-    """Make `version` the active one; False when it does not exist. Call inside a transaction."""
+    """Make `version` the active one; False when it does not exist. Call inside a transaction.
+    Raises ActivationConflict when another version was activated concurrently (the one-active
+    unique index refuses the second; its transaction must roll back)."""
     exists = await conn.fetchval(
         "SELECT true FROM rule_sets WHERE version = $1 FOR UPDATE", version
     )
@@ -68,7 +74,13 @@ async def activate(conn: asyncpg.Connection, version: int) -> bool:
     await conn.execute(
         "UPDATE rule_sets SET active = false WHERE active AND version <> $1", version
     )
-    await conn.execute(
-        "UPDATE rule_sets SET active = true, activated_at = now() WHERE version = $1", version
-    )
+    try:
+        await conn.execute(
+            "UPDATE rule_sets SET active = true, activated_at = now() WHERE version = $1",
+            version,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ActivationConflict(
+            "another rules version was activated at the same time"
+        ) from exc
     return True

@@ -2,8 +2,9 @@
 
 ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one keep-alive webhook
 client), mailer, links (signed links in alerts), sem (bounds requests in flight across all
-jobs), budget (bounds alerts claimed but not finished), outcomes (batched result writer),
-redis (arq's own pool), worker (the arq Worker, to know when it is shutting down).
+jobs), budget (bounds alerts claimed but not finished), outcomes (result writer), leases
+(heartbeat of the alerts held), redis (arq's own pool), worker (the arq Worker, to know when
+it is shutting down).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from config.settings import Settings, WorkerConfig
 from models.db import create_pool
 from workers.delivery import Mailer, make_http_client
 from workers.links import links_for
-from workers.results import ClaimBudget, Outcomes
+from workers.results import ClaimBudget, Leases, Outcomes
 
 Ctx = dict[str, Any]
 log = logging.getLogger("workers")
@@ -47,6 +48,7 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         await pool.close()
         raise
     outcomes = Outcomes(ctx)
+    leases = Leases(ctx)
     ctx.update(
         settings=settings,
         config=config,
@@ -58,16 +60,19 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         sem=asyncio.Semaphore(config.concurrency),
         budget=ClaimBudget(2 * config.concurrency),
         outcomes=outcomes,
+        leases=leases,
     )
     ctx["outcomes_task"] = asyncio.create_task(outcomes.run(), name="delivery-outcomes")
+    ctx["leases_task"] = asyncio.create_task(leases.run(), name="alert-leases")
 
 
 async def close_resources(ctx: Ctx) -> None:
-    task = ctx.pop("outcomes_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    for name in ("leases_task", "outcomes_task"):
+        task = ctx.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     outcomes = ctx.get("outcomes")
     if outcomes is not None:
         try:

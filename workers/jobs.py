@@ -31,7 +31,7 @@ from workers.delivery import (
     build_email,
     send_webhook,
 )
-from workers.results import ClaimBudget, Outcomes
+from workers.results import ClaimBudget, Outcomes, leases_of
 
 log = logging.getLogger("workers.jobs")
 
@@ -162,8 +162,10 @@ async def match_brief(
                     replace = False
                 else:
                     await matches_repo.add_to_shortlist(conn, brief_id, chunk, version)
+                # Capped in the database, not only here: a later wave (or a re-run) may rank
+                # sellers with equal scores in another order and pick others.
                 new = await alerts_repo.create_many(
-                    conn, brief_id, chunk_rows, request_id=request_id
+                    conn, brief_id, chunk_rows, request_id=request_id, cap=max_alerts
                 )
                 if final:
                     await outbox_repo.mark_done(conn, outbox_id)
@@ -258,6 +260,9 @@ async def send_batch(
                 else:
                     outcomes.ok(alert["id"])
                 finished.add(alert["id"])
+                # The slot is free only once the result is committed: sends whose result could
+                # be lost in a crash never exceed the concurrency.
+                await outcomes.recorded()
         finally:
             if budget is not None:
                 await asyncio.shield(budget.release(1))
@@ -277,6 +282,7 @@ async def send_batch(
             await alerts_repo.release(
                 conn, unfinished, not_attempted=[i for i in unfinished if i not in started]
             )
+        leases_of(ctx).drop(unfinished)
         log.info("shutdown: handed back %d alerts", len(unfinished))
         raise
 
@@ -313,6 +319,7 @@ async def deliver_alerts(ctx: Ctx) -> dict[str, int]:
                 batch = await alerts_repo.claim_due(
                     conn, limit=slots, lock_seconds=config.lock_seconds
                 )
+            leases_of(ctx).hold(a["id"] for a in batch)
         except BaseException:
             await budget.release(slots)
             raise
@@ -360,6 +367,8 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             )
         if not batch or not batch[0].get("email"):
             continue
+        ids = [a["id"] for a in batch]
+        leases_of(ctx).hold(ids)
         msg = build_email(
             batch,
             to=batch[0]["email"],
@@ -367,7 +376,6 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             links=ctx["links"],
             digest=True,
         )
-        ids = [a["id"] for a in batch]
         try:
             await ctx["mailer"].send(msg)
         except DeliveryError as exc:
@@ -381,5 +389,6 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
         async with ctx["pool"].acquire() as conn, conn.transaction():
             await alerts_repo.mark_sent(conn, ids)
             await prefs_repo.mark_digest_sent(conn, seller_id)
+        leases_of(ctx).drop(ids)
         sent += 1
     return {"digests": sent, "failed": failed}

@@ -11,7 +11,6 @@ scanners follow links); the POST of that page, or a mail client's one-click POST
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,13 +23,11 @@ _SALT = {"unsubscribe": "marketplace.unsubscribe", "response": "marketplace.resp
 _MAX_TOKEN = 300  # far above any token we make; longer input is refused before decoding
 
 
-def signing_key(secret_key: str | None, database_url: str | None) -> bytes:
-    """The key every process agrees on: MARKETPLACE_SECRET_KEY. Without one (a settings object
-    not yet resolved), a key derived from the database URL, as before."""
-    if secret_key:
-        return secret_key.encode()
-    material = f"marketplace-signing-key\0{database_url or ''}".encode()
-    return hashlib.sha256(material).digest()
+def signing_key(secret_key: str) -> bytes:
+    """The key every process agrees on (config.settings.Settings.signing_secret)."""
+    if not secret_key:
+        raise ValueError("a signing secret is needed")
+    return secret_key.encode()
 
 
 class Expired(Exception):
@@ -124,5 +121,5 @@ class Links:
 
 def links_for(settings: Any) -> Links:
     """The links of a Settings object (its secret key and public base URL)."""
-    key = signing_key(settings.secret_key, settings.database_url)
+    key = signing_key(settings.signing_secret())
     return Links(key, settings.base_url)

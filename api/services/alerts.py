@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import Field
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from api.errors import Conflict, NotFound
 from api.keys import QUEUE, SETTINGS
-from api.netguard import UnsafeUrl, check_webhook_target
-from api.validation import Body, Categories, Email, Money, Tags, Url
+from api.netguard import UnsafeUrl, check_webhook_target, printable_ascii
+from api.validation import Body, Categories, Email, Money, Tags
 from models import alerts, audit, preferences
 
 log = logging.getLogger("api.alerts")
 Secret = Field(None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")
+# The shape api.netguard requires, in the schema: http(s), a host without credentials, printable
+# ASCII (a URL that is not gets the hint of its encoded form). Whether the host is public is
+# decided when it is resolved (422 when it is not).
+WebhookUrl = Annotated[str, BeforeValidator(printable_ascii), StringConstraints(
+    min_length=1, max_length=2000,
+    pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(?:[/?#][\x21-\x7e]*)?$",
+)]
 
 
 class PreferencesIn(Body):
@@ -27,7 +34,7 @@ class PreferencesIn(Body):
 
     frequency: Literal["instant", "daily", "off"]
     email: Email | None = None
-    webhook_url: Url | None = None
+    webhook_url: WebhookUrl | None = None
     webhook_secret: str | None = Secret
     categories: Categories = Field(default_factory=list)
     locations: Tags = Field(default_factory=list)

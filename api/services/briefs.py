@@ -36,7 +36,9 @@ class BriefDraft(Body):
     summary: Text = ""
     category: DraftCategory = ""
     role: Line = ""
-    organisation: Line | None = Field(None, description="defaults to the buyer's organisation")
+    organisation: Line | None = Field(
+        None, description="the buyer's own organisation (the default); only an admin may set "
+        "another (403)")
     location: Line = ""
     essential_skills: Tags = Field(default_factory=list)
     nice_to_have_skills: Tags = Field(default_factory=list)

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 from models import audit
 from models import rules as rules_repo
 
@@ -14,9 +14,15 @@ from models import rules as rules_repo
 async def activate(conn: asyncpg.Connection, version: int, actor_id: int, note: str) -> None:
     """Make `version` the active rules (every matching process switches within a second) and
     record who, why and what was active before (0: the built-in defaults). NotFound: no such
-    version."""
+    version. Conflict: another version was activated at the same moment (one wins)."""
     previous = await rules_repo.get_active(conn)
-    if not await rules_repo.activate(conn, version):
+    try:
+        activated = await rules_repo.activate(conn, version)
+    except rules_repo.ActivationConflict as exc:
+        raise Conflict(
+            f"{exc}; reload the rules and activate again if this version should still win"
+        ) from exc
+    if not activated:
         raise NotFound("no such rules version")
     await audit.record(
         conn, actor_id=actor_id, action="rules.activated", entity="rules",

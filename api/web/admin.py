@@ -216,9 +216,17 @@ async def activate_rules(request: web.Request) -> web.StreamResponse:
             error=f"category_overrides: unknown category {unknown[0]!r} (not in the list).",
             error_field="category_overrides",
         )
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        version = await rules_service.create(
-            conn, candidate.to_dict(), reason, actor, activate_it=True)
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            version = await rules_service.create(
+                conn, candidate.to_dict(), reason, actor, activate_it=True)
+    except Conflict:
+        return await _render_rules(
+            request, rules_text=text, reason=reason, status=409,
+            error="Another admin activated rules at the same moment; nothing was saved. "
+            "Review the active rules and activate again if these should still win.",
+            error_field="",
+        )
     return redirect(f"/admin/rules?activated={version}")
 
 
@@ -241,8 +249,15 @@ async def reactivate(request: web.Request) -> web.StreamResponse:
             request, error="Say why you are reactivating this version.", error_field="reason",
             status=422,
         )
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        ok = await _activate(conn, int(text), request[ACCOUNT].id, reason)
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            ok = await _activate(conn, int(text), request[ACCOUNT].id, reason)
+    except Conflict:
+        return await _render_rules(
+            request, status=409, error_field="",
+            error="Another admin activated rules at the same moment; this version was not "
+            "activated. Review the active rules and try again if it should still win.",
+        )
     if not ok:
         return error_page(request, 404, "No such version", "There is no such rules version.")
     return redirect(f"/admin/rules?activated={int(text)}")

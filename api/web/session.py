@@ -1,12 +1,16 @@
-"""Page sessions: the API's bearer token kept in an HttpOnly, SameSite=Strict cookie.
+"""Page sessions: a server-side session (models.sessions) whose random id is kept in an
+HttpOnly, SameSite=Strict cookie, Secure when MARKETPLACE_PUBLIC_URL is https. The API token
+typed at sign-in never goes into the cookie.
 
-Every page request authenticates the cookie's token with the same repository call the API uses
-(`models.accounts.authenticate`), so revoking or expiring a token ends the page session too, and
-the permission checks are the API's own (`api.auth.check_brief_access`, ...).
+A session expires after models.sessions.SESSION_SECONDS, ends at sign-out (revoked on the
+server: the old cookie value stops working), and ends when the token it was opened with is
+revoked or expires. A cookie that names no live session counts as a failed authentication in
+the address throttle (api.limits), like a wrong bearer token. Permission checks are the API's
+own (`api.auth.check_brief_access`, ...).
 
 CSRF: SameSite=Strict already keeps the cookie off cross-site requests; as a second line every
-POST form carries a per-session token, HMAC-SHA256 keyed by the bearer token. It needs no server
-state, is the same in every API process, and reveals nothing about the bearer token.
+POST form carries a per-session token, HMAC-SHA256 keyed by the session id. It needs no more
+server state, is the same in every API process, and reveals nothing about the session id.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from api.keys import POOL
-from models import accounts
+from api.keys import POOL, SETTINGS
+from api.limits import AUTHENTICATED, FAILED_AUTHENTICATION
+from models import sessions
 from models.accounts import Account
 
 COOKIE = "mm_session"
@@ -31,7 +36,7 @@ PRE_COOKIE = "mm_presession"  # double-submit CSRF cookie for the sign-in form i
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 ACCOUNT: web.RequestKey[Account] = web.RequestKey("web_account", Account)
-TOKEN: web.RequestKey[str] = web.RequestKey("web_token", str)
+TOKEN: web.RequestKey[str] = web.RequestKey("web_session_id", str)  # keys the CSRF token
 MAX_FORM_BYTES = 256 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -39,19 +44,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HOME = {"buyer": "/buyer/briefs", "seller": "/seller", "admin": "/admin/rules"}
 
 
-def csrf_for(token: str) -> str:
-    return hmac.new(token.encode(), b"marketplace-page-csrf", hashlib.sha256).hexdigest()
+def csrf_for(session_id: str) -> str:
+    return hmac.new(session_id.encode(), b"marketplace-page-csrf", hashlib.sha256).hexdigest()
 
 
-def set_session(response: web.StreamResponse, request: web.Request, token: str) -> None:
+def secure_cookies(request: web.Request) -> bool:
+    """Secure cookies behind HTTPS: the public URL says so even when a proxy ends TLS."""
+    public_url = request.app[SETTINGS].public_url or ""
+    return request.secure or public_url.lower().startswith("https://")
+
+
+def set_session(response: web.StreamResponse, request: web.Request, session_id: str) -> None:
     response.set_cookie(
         COOKIE,
-        token,
+        session_id,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=secure_cookies(request),
         path="/",
-        max_age=12 * 3600,
+        max_age=sessions.SESSION_SECONDS,
     )
 
 
@@ -84,14 +95,17 @@ def error_page(request: web.Request, status: int, title: str, message: str) -> w
 
 
 async def current_account(request: web.Request) -> Account | None:
-    token = request.cookies.get(COOKIE)
-    if not token:
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
         return None
     async with request.app[POOL].acquire() as conn:
-        account = await accounts.authenticate(conn, token)
-    if account is not None:
-        request[ACCOUNT] = account
-        request[TOKEN] = token
+        account = await sessions.authenticate(conn, session_id)
+    if account is None:
+        request[FAILED_AUTHENTICATION] = True  # counted like a wrong token (api.limits)
+        return None
+    request[ACCOUNT] = account
+    request[TOKEN] = session_id
+    request[AUTHENTICATED] = True
     return account
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from api.keys import POOL
 from api.web.session import (
+    COOKIE,
     CSRF_FIELD,
     HOME,
     PRE_COOKIE,
@@ -18,9 +19,10 @@ from api.web.session import (
     new_presession,
     redirect,
     render,
+    secure_cookies,
     set_session,
 )
-from models import accounts
+from models import accounts, sessions
 
 
 def _safe_next(value: str) -> str:
@@ -50,7 +52,8 @@ def _render(request: web.Request, *, error: str = "", status: int = 200) -> web.
         status=status,
     )
     response.set_cookie(
-        PRE_COOKIE, pre, httponly=True, samesite="Strict", secure=request.secure, path="/signin"
+        PRE_COOKIE, pre, httponly=True, samesite="Strict", secure=secure_cookies(request),
+        path="/signin",
     )
     return response
 
@@ -76,6 +79,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
     token = token.strip() if isinstance(token, str) else ""
     async with request.app[POOL].acquire() as conn:
         account = await accounts.authenticate(conn, token) if token else None
+        if account is not None:
+            assert account.token_id is not None
+            session_id = await sessions.create(conn, account.id, account.token_id)
     if account is None:
         return _render(
             request, error="That token is unknown, expired or revoked.", status=401
@@ -83,15 +89,20 @@ async def signin(request: web.Request) -> web.StreamResponse:
     nxt = form.get("next", "")
     target = _safe_next(nxt if isinstance(nxt, str) else "") or HOME[account.role]
     response = redirect(target)
-    set_session(response, request, token)
+    set_session(response, request, session_id)
     response.del_cookie(PRE_COOKIE, path="/signin")
     return response
 
 
 async def signout(request: web.Request) -> web.StreamResponse:
-    # Signing out only drops the cookie; it needs no CSRF check because forcing someone out is
-    # harmless, and the token itself stays valid for the API (revoke it there).
+    # The session is revoked on the server, so the cookie's value is worthless afterwards even
+    # if it was copied. No CSRF check: forcing someone out is harmless. The API token typed at
+    # sign-in stays valid for the API (revoke it there).
     await form_data(request)
+    session_id = request.cookies.get(COOKIE, "")
+    if session_id:
+        async with request.app[POOL].acquire() as conn:
+            await sessions.revoke(conn, session_id)
     response = redirect("/signin")
     clear_session(response)
     return response

@@ -97,7 +97,8 @@ async def test_private_webhooks_are_refused_unless_allowed(
                                  headers=seller.headers)
             assert fields_of(await error_of(r, 422)) == {"webhook_url"}, hook
         r = await client.put(url, json={"frequency": "instant",
-                                        "webhook_url": "https://hooks.example.com/x"},
+                                        "webhook_url": "https://hooks.example.com/x",
+                                        "webhook_secret": "s" * 16},
                              headers=seller.headers)
         assert r.status == 200
 

@@ -51,6 +51,15 @@ class World:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    async def page_session(self, role: str) -> str:
+        """A web page session id for a role (what the sign-in form sets as the cookie)."""
+        from models import sessions
+
+        async with self.pool.acquire() as conn:
+            account = await accounts.authenticate(conn, self.users[role].token)
+            assert account is not None and account.token_id is not None
+            return await sessions.create(conn, account.id, account.token_id)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -49,7 +49,7 @@ def test_mail_headers_are_safe_whatever_the_title() -> None:
         "explanation": {},
     }
     msg = build_email([alert], to="bids@example.org", mail_from="Alerts <a@example.org>",
-                      links=Links(b"k", "http://x"), digest=False)
+                      links=Links("k", "http://x"), digest=False)
     raw = msg.as_bytes(policy=_SMTP_POLICY)
     header_lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     assert not [line for line in header_lines if line.lower().startswith(b"bcc")]

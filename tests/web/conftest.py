@@ -154,9 +154,13 @@ async def client(server: TestServer) -> AsyncIterator[TestClient]:
         yield c
 
 
-def sign_in(client: TestClient, token: str) -> None:
-    """Put the session cookie in the client's jar (the sign-in form itself has its own test)."""
-    client.session.cookie_jar.update_cookies({COOKIE: token}, response_url=client.make_url("/"))
+async def sign_in(client: TestClient, token: str) -> None:
+    """Sign in through the form, as a browser does: the jar gets the session cookie."""
+    html = await (await client.get("/signin")).text()
+    resp = await client.post("/signin", data={"csrf_token": csrf_of(html), "token": token},
+                             allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    assert client.session.cookie_jar.filter_cookies(client.make_url("/")).get(COOKIE)
 
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')

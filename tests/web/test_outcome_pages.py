@@ -42,7 +42,7 @@ async def test_buyer_invites_from_the_stored_shortlist(
     async with pool.acquire() as conn:
         await preferences.upsert(conn, market.seller_ids[1], {"frequency": "instant",
                                                                "email": "a@example.org"})
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     html = await (await client.get(f"/buyer/briefs/{brief_id}")).text()
     assert html.count('type="checkbox" name="seller_id"') == 4
     assert ">Invite</button>" in html
@@ -70,7 +70,7 @@ async def test_buyer_invites_from_the_stored_shortlist(
     assert r.status == 422
     r = await client.post(url, data={"seller_id": str(market.seller_ids[3])})
     assert r.status == 403
-    sign_in(client, market.other_buyer_token)
+    await sign_in(client, market.other_buyer_token)
     other_csrf = csrf_of(await (await client.get("/buyer/briefs/new")).text())
     r = await client.post(url, data={"csrf_token": other_csrf,
                                      "seller_id": str(market.seller_ids[3])})
@@ -83,7 +83,7 @@ async def test_seller_answers_with_the_buttons(
 ) -> None:
     brief_id = market.brief_ids[1]
     await store_shortlist(pool, brief_id, [market.seller_id])
-    sign_in(client, market.seller_token)
+    await sign_in(client, market.seller_token)
     listing = await (await client.get("/seller")).text()
     assert f'action="/seller/opportunities/{brief_id}/response"' in listing
     csrf = csrf_of(listing)
@@ -108,7 +108,7 @@ async def test_seller_answers_with_the_buttons(
     assert r.status == 404
     assert (await client.get(f"/seller/opportunities/{market.brief_ids[2]}")).status == 404
     # A buyer has no seller pages.
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     assert (await client.get(f"/seller/opportunities/{brief_id}")).status == 403
 
 

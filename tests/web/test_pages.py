@@ -56,7 +56,7 @@ async def test_signed_out_pages_redirect_to_signin(client: TestClient) -> None:
 
 async def test_seller_and_buyer_cannot_open_admin_pages(client: TestClient, market: Market) -> None:
     for token in (market.seller_token, market.buyer_token):
-        sign_in(client, token)
+        await sign_in(client, token)
         for path in ("/admin/rules", "/admin/deliveries", "/admin/audit"):
             resp = await client.get(path)
             assert resp.status == 403, path
@@ -64,7 +64,7 @@ async def test_seller_and_buyer_cannot_open_admin_pages(client: TestClient, mark
 
 
 async def test_buyer_cannot_see_another_buyers_brief(client: TestClient, market: Market) -> None:
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     resp = await client.get(f"/buyer/briefs/{market.other_brief_id}")
     assert resp.status == 404  # as in the API: indistinguishable from a missing brief
     assert "secret draft" not in await resp.text()
@@ -82,16 +82,16 @@ async def test_buyer_cannot_see_another_buyers_brief(client: TestClient, market:
 
 
 async def test_seller_pages_are_for_sellers_only(client: TestClient, market: Market) -> None:
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     assert (await client.get("/seller/settings")).status == 403
-    sign_in(client, market.seller_token)
+    await sign_in(client, market.seller_token)
     assert (await client.get("/buyer/briefs")).status == 403
 
 
 async def test_csrf_is_required_on_every_form(
     client: TestClient, market: Market, pool: asyncpg.Pool
 ) -> None:
-    sign_in(client, market.seller_token)
+    await sign_in(client, market.seller_token)
     no_token = await client.post("/seller/settings", data={"frequency": "daily"})
     assert no_token.status == 403
     assert "security token" in await no_token.text()
@@ -102,9 +102,9 @@ async def test_csrf_is_required_on_every_form(
     async with pool.acquire() as conn:
         assert await preferences.get(conn, market.seller_id) is None
     # A token from another session does not work either.
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     buyer_csrf = csrf_of(await (await client.get("/buyer/briefs/new")).text())
-    sign_in(client, market.admin_token)
+    await sign_in(client, market.admin_token)
     resp = await client.post(
         "/admin/rules/activate",
         data={"csrf_token": buyer_csrf, "rules": "{}", "reason": "sneaky"},
@@ -117,7 +117,7 @@ async def test_csrf_is_required_on_every_form(
 async def test_buyer_drafts_previews_and_publishes(
     client: TestClient, market: Market, pool: asyncpg.Pool
 ) -> None:
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     csrf = csrf_of(await (await client.get("/buyer/briefs/new")).text())
     fields = {
         "csrf_token": csrf, "title": "Python and PostgreSQL data service",
@@ -160,7 +160,7 @@ async def test_buyer_drafts_previews_and_publishes(
 
 
 async def test_publishing_needs_the_api_publish_fields(client: TestClient, market: Market) -> None:
-    sign_in(client, market.buyer_token)
+    await sign_in(client, market.buyer_token)
     csrf = csrf_of(await (await client.get("/buyer/briefs/new")).text())
     created = await client.post(
         "/buyer/briefs", data={"csrf_token": csrf, "title": "Bare", "action": "save"},
@@ -176,7 +176,7 @@ async def test_publishing_needs_the_api_publish_fields(client: TestClient, marke
 async def test_seller_changes_alert_settings_and_sees_history(
     client: TestClient, market: Market, pool: asyncpg.Pool
 ) -> None:
-    sign_in(client, market.seller_token)
+    await sign_in(client, market.seller_token)
     csrf = csrf_of(await (await client.get("/seller/settings")).text())
     bad = await client.post(
         "/seller/settings", data={"csrf_token": csrf, "frequency": "instant", "min_score": "7"}
@@ -228,7 +228,7 @@ async def test_unsubscribe_link_confirms_then_unsubscribes(
 async def test_admin_previews_and_activates_rules(
     client: TestClient, market: Market, pool: asyncpg.Pool
 ) -> None:
-    sign_in(client, market.admin_token)
+    await sign_in(client, market.admin_token)
     page = await client.get("/admin/rules")
     html = await page.text()
     csrf = csrf_of(html)

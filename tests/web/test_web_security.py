@@ -56,7 +56,7 @@ async def test_every_answer_carries_the_security_headers(client: TestClient, pat
 async def test_a_webhook_needs_a_secret_on_the_settings_page(
     client: TestClient, market: Market
 ) -> None:
-    sign_in(client, market.seller_token)
+    await sign_in(client, market.seller_token)
     csrf = csrf_of(await (await client.get("/seller/settings")).text())
     form = {"csrf_token": csrf, "frequency": "instant", "min_score": "0",
             "webhook_url": "http://127.0.0.1:9/hook"}

@@ -102,3 +102,28 @@ async def test_daily_digest_and_pause(clean_db, pool: asyncpg.Pool, smtp: Smtp) 
     # Every alert was carried exactly once by e-mail.
     assert all(n == 1 for n in smtp.box.by_alert.values())
     assert {b1, b2, b3}
+
+
+async def test_digest_alerts_follow_a_switch_to_instant(
+    clean_db, pool: asyncpg.Pool, smtp: Smtp
+) -> None:
+    """A brief matched while the seller was on the daily digest is sent at once when the seller
+    switches to instant (the digest only collects sellers on daily: it would wait for ever)."""
+    async with pool.acquire() as conn:
+        seller = await make_seller(conn, "Switch Ltd", {"frequency": "daily", "email": "s@s.test"})
+        await publish_brief(conn, title="Python data pipeline switched")
+    async with running_worker(settings_for(clean_db, smtp.url)):
+
+        async def waiting() -> bool:
+            return await _statuses(pool, seller) == [("digest", "pending")]
+
+        await wait_for(waiting)
+        async with pool.acquire() as conn:
+            await prefs_repo.upsert(conn, seller, {"frequency": "instant", "email": "s@s.test"})
+
+        async def sent() -> bool:
+            return await _statuses(pool, seller) == [("email", "sent")]
+
+        await wait_for(sent)
+    assert [m["To"] for m in smtp.box.messages] == ["s@s.test"]
+    assert "Python data pipeline switched" in smtp.box.messages[0]["Subject"]

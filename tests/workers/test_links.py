@@ -4,11 +4,16 @@ seller, brief, answer and purpose, carry an issue time and expire."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from workers.links import LINK_MAX_AGE, Expired, Links, signing_key
+from config.settings import Settings
+from workers.links import LINK_MAX_AGE, Expired, Links, links_for, signing_key
 
 DAY = 24 * 3600
 
@@ -33,7 +38,7 @@ def test_unsubscribe_token_round_trip_and_binding() -> None:
 
 
 def test_response_token_round_trip_and_tampering() -> None:
-    links = Links(signing_key("secret", None), "http://m.test")
+    links = Links(signing_key("secret"), "http://m.test")
     token = links.response_token(7, 99, "not_for_me")
     assert links.verify_response(token) == (7, 99, "not_for_me")
     assert links.response_url(7, 99, "applied").startswith("http://m.test/respond/")
@@ -73,7 +78,32 @@ def test_links_expire_after_their_lifetime() -> None:
     assert LINK_MAX_AGE == 60 * DAY
 
 
-def test_signing_key_without_secret_depends_on_the_database_url() -> None:
-    assert signing_key(None, "postgresql://a") == signing_key(None, "postgresql://a")
-    assert signing_key(None, "postgresql://a") != signing_key(None, "postgresql://b")
-    assert signing_key("s", "postgresql://a") == b"s"
+def test_without_a_secret_key_a_random_one_is_kept_in_data_dir(tmp_path: Path) -> None:
+    """Unset MARKETPLACE_SECRET_KEY: a random secret generated once into DATA_DIR (0600), the
+    same for every process on it (the worker signs, the API checks), across restarts on
+    another database port; nothing derived from the database URL."""
+    url_a = "postgresql://postgres@127.0.0.1:5433/marketplace"
+    url_b = "postgresql://postgres@127.0.0.1:6011/marketplace"  # restarted: another port
+    worker = links_for(Settings(data_dir=tmp_path, database_url=url_a))
+    token = worker.unsubscribe_token(2)
+    api = links_for(Settings(data_dir=tmp_path, database_url=url_b))
+    assert api.verify_unsubscribe(token) == 2
+    secret_file = tmp_path / "secret_key"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert len(secret_file.read_text()) >= 43
+    # Another process on the same DATA_DIR reads the same secret.
+    other = subprocess.run(
+        [sys.executable, "-c", "import sys; from config.settings import data_dir_secret;"
+         " print(data_dir_secret(sys.argv[1]))", str(tmp_path)],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+    ).stdout.strip()
+    assert other == secret_file.read_text()
+    # Whoever knows the database URL (no password on the embedded default) cannot sign.
+    for guess in (url_a, f"marketplace-signing-key\0{url_a}"):
+        forged = Links(hashlib.sha256(guess.encode()).digest()).unsubscribe_token(3)
+        assert api.verify_unsubscribe(forged) is None
+    # Another DATA_DIR is another secret; a configured key is used as given, no file written.
+    assert links_for(Settings(data_dir=tmp_path / "x")).verify_unsubscribe(token) is None
+    configured = Settings(data_dir=tmp_path / "y", secret_key="configured")
+    assert links_for(configured).verify_unsubscribe(Links("configured").unsubscribe_token(4)) == 4
+    assert not (tmp_path / "y" / "secret_key").exists()
