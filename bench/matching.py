@@ -201,7 +201,7 @@ async def bench_live(dsn: str, sellers: Sequence[Seller], briefs: Sequence[Brief
     if not live:
         result.edit_note = "skipped: workers.live_index (LiveMatcher) is missing"
     snapshot_dir = tempfile.mkdtemp(prefix="bench-snapshot-")
-    snapshot = os.path.join(snapshot_dir, "sellers.npz")
+    snapshot = os.path.join(snapshot_dir, "sellers.idx")
     if live:
         # A first start fits and writes the index snapshot (the cold start, timed too); the
         # measured start is the next one, from the snapshot validated against the database.

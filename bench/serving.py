@@ -89,7 +89,7 @@ async def api_service(dsn: str, redis_url: str, processes: int, ready_timeout: f
     )
     base = f"http://{HOST}:{port}"
     try:
-        snapshot = Path(data_dir.name) / "index" / "sellers.npz"
+        snapshot = Path(data_dir.name) / "index" / "sellers.idx"
         await wait_all_ready(base, proc, processes, ready_timeout, snapshot)
         yield base, time.perf_counter() - started
     finally:

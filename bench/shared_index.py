@@ -48,7 +48,7 @@ def child(path: str, private: bool, spawned: float) -> None:
     if private:  # what a process that reads (or fits) its own index holds: copies
         for name in ("data", "indices", "indptr"):
             setattr(index.matrix, name, np.array(getattr(index.matrix, name)))
-        for name in snapshots._ROW_ARRAYS + ("entry_sid", "entry_row"):
+        for name in (*snapshots._ROW_ARRAYS, "entry_sid", "entry_row"):
             grow = getattr(index, name)
             grow.data = np.array(grow.data)
         index.cat_wins = np.array(index.cat_wins)

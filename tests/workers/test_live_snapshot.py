@@ -40,7 +40,7 @@ async def _first_live(pool: asyncpg.Pool, dsn: str, path: Path) -> None:
 
 async def test_starts_from_snapshot_and_applies_changes(clean_db, pool: asyncpg.Pool,
                                                         tmp_path: Path) -> None:
-    path = tmp_path / "index" / "sellers.npz"
+    path = tmp_path / "index" / "sellers.idx"
     async with pool.acquire() as conn:
         ids = [await make_seller(conn, f"Seller {i}", None) for i in range(40)]
         edited = ids[3]
@@ -82,7 +82,7 @@ async def test_starts_from_snapshot_and_applies_changes(clean_db, pool: asyncpg.
 
 async def test_change_during_start_is_not_missed(clean_db, pool: asyncpg.Pool,
                                                  tmp_path: Path) -> None:
-    path = tmp_path / "sellers.npz"
+    path = tmp_path / "sellers.idx"
     async with pool.acquire() as conn:
         for i in range(10):
             await make_seller(conn, f"Seller {i}", None)
@@ -106,7 +106,7 @@ async def test_change_during_start_is_not_missed(clean_db, pool: asyncpg.Pool,
 async def test_unusable_snapshot_means_a_logged_fit(clean_db, pool: asyncpg.Pool,
                                                     tmp_path: Path, damage: str,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "sellers.npz"
+    path = tmp_path / "sellers.idx"
     async with pool.acquire() as conn:
         k8s = await make_seller(conn, "Cluster Ltd", None, **K8S)
     await _first_live(pool, clean_db.database_url, path)
@@ -138,7 +138,7 @@ async def test_snapshot_of_other_code_is_refused(tmp_path: Path,
     from tests.workers.conftest import SELLER_TEXT
 
     index = Matcher().fit([Seller(id=1, name="A", summary=SELLER_TEXT)]).index_
-    path = tmp_path / "s.npz"
+    path = tmp_path / "s.idx"
     snapshots.save(index, path, {})
     monkeypatch.setattr(snapshots, "FINGERPRINT", "changed")
     with pytest.raises(snapshots.SnapshotError):
