@@ -295,17 +295,16 @@ class LiveMatcher:
                 # Serve from the file (shared with the host's other processes) rather than
                 # from this process's private copy of the same index.
                 await self._snapshots.flush()
-                if not await self.load_snapshot():
-                    log.warning("the index just written could not be mapped; serving the fit")
+                await self.load_snapshot(instead="serving the index just fitted")
 
     async def flush_snapshot(self) -> None:
         """Wait until the snapshot being written (if any) is on disk."""
         if self._snapshots is not None:
             await self._snapshots.flush()
 
-    async def load_snapshot(self) -> bool:
+    async def load_snapshot(self, *, instead: str = "fitting instead") -> bool:
         """Load the persisted index and bring it up to date with the database; False (after
-        logging why) when it cannot be used and the caller must fit instead."""
+        logging why, and what happens `instead`) when it cannot be used."""
         path = self.snapshot_path
         if path is None:
             return False
@@ -318,17 +317,17 @@ class LiveMatcher:
                 index, meta, extra = await asyncio.to_thread(snapshots.load, path)
                 old_ids, old_revs = extra["ids"], extra["revisions"]
             except FileNotFoundError:
-                log.warning("no index snapshot at %s: fitting from the database", path)
+                log.warning("no index snapshot at %s: %s", path, instead)
                 return False
             except (snapshots.SnapshotError, KeyError) as exc:
-                log.error("index snapshot unusable, fitting from the database instead: %s", exc)
+                log.error("index snapshot unusable (%s): %s", exc, instead)
                 return False
             loaded = time.perf_counter()
             async with self.pool.acquire() as conn:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     if meta.get("database") != await database_identity(conn):
                         log.error("index snapshot %s was written for another database:"
-                                  " fitting instead", path)
+                                  " %s", path, instead)
                         return False
                     version, rules = await load_rules(conn)
                     ids, revs = await seller_revisions(conn)
@@ -337,7 +336,7 @@ class LiveMatcher:
                     if len(changed) + len(gone) > limit:
                         log.warning(
                             "index snapshot %s is %d sellers behind the database (limit %d):"
-                            " fitting instead", path, len(changed) + len(gone), int(limit))
+                            " %s", path, len(changed) + len(gone), int(limit), instead)
                         return False
                     found = await sellers_repo.load_many(conn, changed) if changed else []
                     names = await sellers_repo.load_names(conn)
@@ -353,8 +352,8 @@ class LiveMatcher:
 
             await asyncio.to_thread(apply)
             if len(matcher) != len(ids):  # would be a bug: never serve it silently
-                log.error("index snapshot %s gave %d sellers, the database has %d: fitting",
-                          path, len(matcher), len(ids))
+                log.error("index snapshot %s gave %d sellers, the database has %d: %s",
+                          path, len(matcher), len(ids), instead)
                 return False
             async with self._lock:
                 self._matcher = matcher
@@ -465,7 +464,7 @@ class LiveMatcher:
 
     async def _adopt(self) -> None:
         """Map the snapshot another process of this host wrote (catching up from the database)."""
-        if await self.load_snapshot():
+        if await self.load_snapshot(instead="keeping the current index"):
             self.adopted += 1
         else:  # unusable (another code version, corrupt): remember it, do not retry each second
             self._stamp = file_stamp(self.snapshot_path) if self.snapshot_path else None
