@@ -49,7 +49,8 @@ def child(path: str, private: bool, spawned: float) -> None:
         # heap (no mapping: the page cache is not shared with it), every array a view of that.
         def read_all(fileno: int, length: int, access: int = 0) -> bytearray:
             buf = bytearray(os.fstat(fileno).st_size)
-            with os.fdopen(os.dup(fileno), "rb") as f:
+            with os.fdopen(os.dup(fileno), "rb") as f:  # shares the offset: rewind
+                f.seek(0)
                 f.readinto(buf)
             return buf
 
