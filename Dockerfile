@@ -10,8 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY config ./config
 COPY models ./models
 COPY matcher ./matcher
+COPY live ./live
 COPY workers ./workers
 COPY api ./api
 COPY marketplace ./marketplace

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Literal
 
@@ -10,35 +9,18 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
-from api.errors import Conflict, NotFound, ValidationFailed, field_error
-from api.keys import QUEUE, SETTINGS
-from api.netguard import UnsafeUrl, check_webhook_target
+from api.categories import check_categories, list_fields
+from api.errors import NotFound, ValidationFailed, field_error
+from api.netguard import WEBHOOK_SECRET_NEEDED
 from api.routing import ADMIN, Ctx, Operation, json_response
-from api.validation import Body, Categories, Email, Money, Page, Query, Tags, Url
-from models import alerts, audit, preferences, sellers
+from api.services import alerts as services
+from api.services.alerts import PreferencesIn
+from api.validation import Page, Query
+from models import alerts, preferences, sellers
 
 log = logging.getLogger(__name__)
 
 SELLER_OR_ADMIN = ADMIN | {"seller"}
-Secret = Field(None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")
-
-
-class PreferencesIn(Body):
-    """The whole set of preferences (a PUT replaces them). `webhook_secret` omitted keeps the
-    stored one: it is never shown again after it is set."""
-
-    frequency: Literal["instant", "daily", "off"]
-    email: Email | None = None
-    webhook_url: Url | None = None
-    webhook_secret: str | None = Secret
-    categories: Categories = Field(default_factory=list)
-    locations: Tags = Field(default_factory=list)
-    keywords: Tags = Field(default_factory=list)
-    exclude_keywords: Tags = Field(default_factory=list)
-    min_score: float = Field(0.0, ge=0, le=1)
-    min_budget: Money | None = None
-    min_day_rate: Money | None = None
-    paused: bool = False
 
 
 class PreferencesOut(BaseModel):
@@ -117,29 +99,26 @@ async def get_preferences(ctx: Ctx) -> web.StreamResponse:
     return json_response(_prefs_json(seller_id, await preferences.get(ctx.conn, seller_id)))
 
 
-async def _check_webhook(ctx: Ctx, url: str) -> None:
-    # Checked here at save time (a clear 422 now) and again by the worker at send time.
-    try:
-        await check_webhook_target(url, allow_private=ctx.app[SETTINGS].webhook_allow_private)
-    except UnsafeUrl as exc:
-        raise ValidationFailed(
-            "webhook_url is not deliverable", details=[field_error("webhook_url", str(exc))]
-        ) from exc
-
-
 async def put_preferences(ctx: Ctx) -> web.StreamResponse:
     seller_id = await _seller(ctx)
     body = await ctx.body(PreferencesIn)
+    await check_categories(ctx.conn, list_fields("categories", body.categories))
     if body.webhook_url is not None:
-        await _check_webhook(ctx, body.webhook_url)
+        problem = await services.webhook_problem(ctx.app, body.webhook_url)
+        if problem:
+            raise ValidationFailed(
+                "webhook_url is not deliverable", details=[field_error("webhook_url", problem)])
     fields = body.model_dump()
     if "webhook_secret" not in body.model_fields_set:
         fields.pop("webhook_secret")
-    row = await preferences.upsert(ctx.conn, seller_id, fields)
-    await audit.record(
-        ctx.conn, actor_id=ctx.user.id, action="preferences.updated", entity="seller",
-        entity_id=seller_id, data={"frequency": body.frequency, "paused": body.paused},
-    )
+    if body.webhook_url and not body.webhook_secret:
+        stored = await preferences.get(ctx.conn, seller_id)
+        if "webhook_secret" in fields or not (stored and stored.get("webhook_secret")):
+            raise ValidationFailed(
+                "a webhook needs a secret",
+                details=[field_error("webhook_secret", WEBHOOK_SECRET_NEEDED)],
+            )
+    row = await services.save_preferences(ctx.conn, seller_id, ctx.user.id, fields)
     return json_response(_prefs_json(seller_id, row))
 
 
@@ -151,31 +130,9 @@ async def list_failed_alerts(ctx: Ctx) -> web.StreamResponse:
 
 
 async def redrive_alert(ctx: Ctx) -> web.StreamResponse:
-    alert_id = ctx.path_id()
-    row = await alerts.get(ctx.conn, alert_id)
-    if row is None:
-        raise NotFound("no such alert")
-    if not await alerts.redrive(ctx.conn, alert_id):
-        raise Conflict(f"only a failed alert can be re-driven; this one is {row['status']}")
-    await audit.record(
-        ctx.conn, actor_id=ctx.user.id, action="alert.redriven", entity="alert",
-        entity_id=alert_id,
-    )
-    # The alert is pending and due now: ask a worker to deliver after the commit rather than
-    # wait for the relay's next tick (which still picks it up if the queue is unreachable).
-    ctx.after_commit.append(lambda: kick_delivery(ctx.app))
-    return json_response(_jsonable(await alerts.get(ctx.conn, alert_id) or row))
-
-
-async def kick_delivery(app: web.Application) -> None:
-    """Ask a worker to deliver due alerts now (best effort: the relay cron is the fallback)."""
-    redis = app[QUEUE].redis
-    if redis is None:
-        return
-    try:
-        await asyncio.wait_for(redis.enqueue_job("deliver_alerts"), 2.0)
-    except Exception as exc:
-        log.warning("could not enqueue delivery after a re-drive: %s", exc)
+    row = await services.redrive(ctx.conn, ctx.path_id(), ctx.user.id)
+    ctx.after_commit.append(lambda: services.kick_delivery(ctx.app))
+    return json_response(_jsonable(dict(row)))
 
 
 _SELLER = r"/api/v1/sellers/{id:\d+}"

@@ -18,16 +18,25 @@ from aiohttp import web
 from api import (
     alerts,
     audit,
+    awards,
     briefs,
+    categories,
+    claims,
     health,
+    invitations,
     metrics,
+    open_data,
     openapi,
     opportunities,
+    outcomes,
+    performance,
+    responses,
     rules,
     sellers,
     tokens,
 )
 from api.auth import bootstrap_admin
+from api.headers import setup_security_headers
 from api.keys import LIVE, METRICS, OPERATIONS, POOL, QUEUE, SETTINGS
 from api.limits import Limits, rate_limit_middleware, setup_limits, timeout_middleware
 from api.metrics import Metrics
@@ -46,14 +55,22 @@ def operations() -> list[Operation]:
     return [
         *tokens.ROUTES,
         *sellers.ROUTES,
+        *claims.ROUTES,
+        *categories.ROUTES,
         *briefs.ROUTES,
         *opportunities.ROUTES,
+        *responses.ROUTES,
+        *invitations.ROUTES,
+        *awards.ROUTES,
         *alerts.ROUTES,
         *rules.ROUTES,
+        *outcomes.ROUTES,
         *audit.ROUTES,
         *health.ROUTES,
         *metrics.ROUTES,
         *openapi.ROUTES,
+        *performance.ROUTES,
+        *open_data.ROUTES,
     ]
 
 
@@ -136,8 +153,10 @@ def create_app(
         client_max_size=MAX_BODY,
     )
     app[SETTINGS] = settings
+    setup_security_headers(app)
     setup_limits(app, limits or Limits.from_env())
     app[METRICS] = Metrics()
+    app[performance.CACHE] = {}
     ops = operations()
     app[OPERATIONS] = ops
     add_routes(app, ops)

@@ -9,17 +9,18 @@ import time
 from datetime import date
 from typing import Any, Literal
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_brief_access
-from api.errors import Conflict, ValidationFailed, field_error
-from api.keys import LIVE, METRICS, POOL, QUEUE
+from api.categories import check_categories
+from api.errors import Conflict, ValidationFailed
+from api.keys import LIVE, METRICS
 from api.routing import Ctx, Operation, json_response
+from api.services import briefs as services
+from api.services.briefs import BriefDraft, BriefPreviewIn, DraftCategory, publish_problems
 from api.validation import (
     UNSET,
-    Body,
     Line,
     Money,
     Name,
@@ -29,39 +30,14 @@ from api.validation import (
     Tags,
     Text,
 )
-from config.logs import request_id
-from models import audit, briefs, matches, outbox
+from models import audit, briefs, matches
 from models.briefs import brief_json, row_to_brief
-from models.types import CATEGORIES, Brief
+from models.types import Brief
 
 log = logging.getLogger(__name__)
 BUYERS = frozenset({"admin", "buyer"})
-_ENQUEUE_TIMEOUT = 3.0
 PREVIEW_LIMIT = 20
-DraftCategory = Literal[(*CATEGORIES, "")]  # type: ignore[valid-type]
 Status = Literal["draft", "published", "closed", "awarded", "cancelled", "unsuccessful"]
-
-
-class BriefDraft(Body):
-    """A draft validates loosely: only a title is needed; publishing checks the rest."""
-
-    title: Name
-    summary: Text = ""
-    category: DraftCategory = ""
-    role: Line = ""
-    organisation: Line | None = Field(None, description="defaults to the buyer's organisation")
-    location: Line = ""
-    essential_skills: Tags = Field(default_factory=list)
-    nice_to_have_skills: Tags = Field(default_factory=list)
-    max_day_rate: Money | None = None
-    budget: Money | None = None
-    closes_at: date | None = None
-
-
-class BriefPreviewIn(BriefDraft):
-    """An unsaved draft, for the live preview while the buyer types (title may be empty)."""
-
-    title: Line = ""  # type: ignore[assignment]
 
 
 class BriefPatch(PatchBody):
@@ -138,26 +114,6 @@ class PreviewQuery(ShortlistQuery):
     limit: int = Field(PREVIEW_LIMIT, ge=1, le=200)
 
 
-def publish_problems(brief: Brief) -> list[dict[str, str]]:
-    """Strict validation at publishing: what a seller needs to judge the brief."""
-    problems = []
-    if not brief.title.strip():
-        problems.append(field_error("title", "a title is required", "missing"))
-    if not brief.summary.strip():
-        problems.append(field_error("summary", "a summary is required", "missing"))
-    if brief.category not in CATEGORIES:
-        problems.append(
-            field_error("category", f"one of {', '.join(CATEGORIES)} is required", "enum")
-        )
-    if not brief.location.strip():
-        problems.append(field_error("location", "a location is required", "missing"))
-    if not [s for s in brief.essential_skills if s.strip()]:
-        problems.append(
-            field_error("essential_skills", "at least one essential skill is required", "missing")
-        )
-    return problems
-
-
 async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> dict[str, Any]:
     live = ctx.app[LIVE]
     start = time.perf_counter()
@@ -189,6 +145,7 @@ async def _live_shortlist(ctx: Ctx, brief: Brief, limit: int, offset: int) -> di
 async def create_brief(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(BriefDraft)
     fields = body.model_dump()
+    await check_categories(ctx.conn, [("category", body.category)])
     if fields["organisation"] is None:
         fields["organisation"] = ctx.user.organisation
     row = await briefs.create(ctx.conn, fields, buyer_account_id=ctx.user.id)
@@ -226,6 +183,7 @@ async def update_brief(ctx: Ctx) -> web.StreamResponse:
     if row["status"] != "draft":
         raise Conflict(f"only a draft can be changed; this brief is {row['status']}")
     fields = body.model_dump(exclude_unset=True)
+    await check_categories(ctx.conn, [("category", fields.get("category") or "")])
     updated = await briefs.update(ctx.conn, brief_id, fields)
     assert updated is not None
     await audit.record(
@@ -245,54 +203,11 @@ async def publish_brief(ctx: Ctx) -> web.StreamResponse:
     problems = publish_problems(row_to_brief(row))
     if problems:
         raise ValidationFailed("the brief is not ready to publish", details=problems)
-    published, outbox_id, args = await publish_in_transaction(ctx.conn, brief_id, ctx.user.id)
-    ctx.after_commit.append(lambda: enqueue_after_commit(ctx.app, outbox_id, args))
+    published, outbox_id, args = await services.publish(ctx.conn, brief_id, ctx.user.id)
+    ctx.after_commit.append(lambda: services.enqueue_after_commit(ctx.app, outbox_id, args))
     data = brief_json(published)
     data["outbox_id"] = outbox_id
     return json_response(data, 201)
-
-
-async def publish_in_transaction(
-    conn: asyncpg.Connection, brief_id: int, actor_id: int, *, via: str | None = None
-) -> tuple[asyncpg.Record, int, list[Any]]:
-    """Publish a checked draft (DESIGN flow step 3), for the API and the web pages alike.
-
-    In the caller's transaction: the status, the audit event and the outbox row commit together
-    or not at all; the job is enqueued only after the commit (`enqueue_after_commit`), so an
-    enqueued job never sees a draft. The request id goes into the audit event, the log line and
-    the job's optional last argument (match_brief logs it and stores it on the brief's alerts),
-    so an operator can follow a brief from this request to its deliveries.
-    Returns (published row, outbox id, job args)."""
-    published = await briefs.publish(conn, brief_id)
-    assert published is not None
-    rid = request_id.get()
-    data = {key: value for key, value in (("request_id", rid), ("via", via)) if value}
-    await audit.record(
-        conn, actor_id=actor_id, action="brief.published", entity="brief",
-        entity_id=brief_id, data=data or None,
-    )
-    args: list[Any] = [brief_id, rid] if rid else [brief_id]
-    outbox_id = await outbox.add(conn, "match_brief", args)
-    log.info("brief published (outbox %s)", outbox_id, extra={"brief_id": brief_id})
-    return published, outbox_id, args
-
-
-async def enqueue_after_commit(app: web.Application, outbox_id: int, args: list[Any]) -> None:
-    """Enqueue match_brief(outbox_id, *args) after the commit: a bounded wait that never raises
-    (a hung or broken queue leaves the committed outbox row to the relay cron); counts the
-    publish metric."""
-    from workers.enqueue import enqueue_outbox
-
-    brief_id = args[0]
-    ok = False
-    try:
-        ok = await asyncio.wait_for(
-            enqueue_outbox(app[QUEUE].redis, app[POOL], outbox_id, "match_brief", args),
-            _ENQUEUE_TIMEOUT,
-        )
-    except Exception as exc:
-        log.warning("enqueue of outbox %s failed: %s", outbox_id, exc, extra={"brief_id": brief_id})
-    app[METRICS].publishes.labels("yes" if ok else "no").inc()
 
 
 async def close_brief(ctx: Ctx) -> web.StreamResponse:

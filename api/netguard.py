@@ -6,8 +6,11 @@ response; a total timeout). Here, at save time, the seller gets a clear 422 at o
 alerts that fail later:
 
 - only http and https, a host, no credentials in the URL, a valid port;
+- printable ASCII only: a space, a control or line separator, or a non-ASCII character would
+  make every send fail, so the seller is told the encoded form to use instead (IDNA for the
+  host, percent-encoding for the rest);
 - a literal address must be public (not loopback, private, link-local, multicast, reserved,
-  unspecified; IPv4-mapped IPv6 is unwrapped first);
+  unspecified; IPv6 forms that carry an IPv4 address are judged by it: models.netguard);
 - a name is resolved and refused if ANY of its addresses is not public (`localhost`, `127.1`,
   `2130706433` and names pointing at 10.x all resolve to something private). A name that does
   not resolve right now is accepted: DNS may be down or the receiver not yet live, and the
@@ -19,23 +22,46 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from urllib.parse import urlsplit
 
+from yarl import URL
+
+from models.netguard import is_public_address
+
+__all__ = ["WEBHOOK_SECRET_NEEDED", "UnsafeUrl", "check_webhook_target", "is_public_address"]
+
 RESOLVE_TIMEOUT = 2.0
+# A webhook is saved only with a secret: every delivery is signed with it, and a receiver
+# could not tell an unsigned delivery from a forgery.
+WEBHOOK_SECRET_NEEDED = (
+    "give a webhook secret (16 characters or more): every delivery is signed with it"
+)
 
 
 class UnsafeUrl(ValueError):
     """The URL must not be used as a webhook target; the message says why."""
 
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return bool(ip.is_global) and not ip.is_multicast
+def _printable_ascii(url: str) -> None:
+    if all("\x21" <= c <= "\x7e" for c in url):
+        return
+    if any(unicodedata.category(c)[0] == "C" or c in "\u2028\u2029\x85" for c in url):
+        raise UnsafeUrl("the URL has control characters or line separators")
+    try:
+        suggestion = str(URL(url.strip()))
+    except (ValueError, UnicodeError):
+        suggestion = ""
+    if suggestion and all("\x21" <= c <= "\x7e" for c in suggestion):
+        raise UnsafeUrl(
+            "the URL has spaces or characters outside printable ASCII; "
+            f"use its encoded form: {suggestion}"
+        )
+    raise UnsafeUrl("the URL has spaces, control characters or characters it cannot encode")
 
 
 def _parse(url: str) -> tuple[str, int]:
+    _printable_ascii(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname

@@ -7,16 +7,18 @@ import re
 import time
 from typing import Annotated, Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from api.categories import check_categories
 from api.errors import NotFound, ValidationFailed, field_error
 from api.keys import LIVE, METRICS, POOL
 from api.routing import ADMIN, Ctx, Operation, json_response
+from api.services import rules as services
 from api.validation import Body, Note, Page
 from api.whatif import what_if
 from matcher.rules import Rules, RulesError
-from models import audit
 from models import rules as rules_repo
 from models.rules import rules_json
 
@@ -143,26 +145,19 @@ async def get_rule_version(ctx: Ctx) -> web.StreamResponse:
     return json_response(rules_json(row))
 
 
-async def _activate(ctx: Ctx, version: int, note: str) -> None:
-    previous = await rules_repo.get_active(ctx.conn)
-    if not await rules_repo.activate(ctx.conn, version):
-        raise NotFound("no such rules version")
-    await audit.record(
-        ctx.conn, actor_id=ctx.user.id, action="rules.activated", entity="rules",
-        entity_id=version, data={"note": note, "previous": previous[0] if previous else 0},
-    )
+async def check_rule_categories(conn: asyncpg.Connection, rules: Rules) -> None:
+    """Per-category overrides must name categories from the list."""
+    await check_categories(conn, [
+        (f"rules.category_overrides.{c}", c) for c in rules.category_overrides
+    ])
 
 
 async def create_rules(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(RulesIn)
     rules = _parse_rules(body.rules)
-    version = await rules_repo.create_version(ctx.conn, rules.to_dict(), body.note, ctx.user.id)
-    await audit.record(
-        ctx.conn, actor_id=ctx.user.id, action="rules.created", entity="rules",
-        entity_id=version, data={"note": body.note},
-    )
-    if body.activate:
-        await _activate(ctx, version, body.note)
+    await check_rule_categories(ctx.conn, rules)
+    version = await services.create(
+        ctx.conn, rules.to_dict(), body.note, ctx.user.id, activate_it=body.activate)
     row = await rules_repo.get_version(ctx.conn, version)
     assert row is not None
     return json_response(rules_json(row), 201)
@@ -171,7 +166,7 @@ async def create_rules(ctx: Ctx) -> web.StreamResponse:
 async def activate_rules(ctx: Ctx) -> web.StreamResponse:
     version = ctx.path_id("version")
     body = await ctx.body(ActivateIn)
-    await _activate(ctx, version, body.note)
+    await services.activate(ctx.conn, version, ctx.user.id, body.note)
     row = await rules_repo.get_version(ctx.conn, version)
     assert row is not None
     return json_response(rules_json(row))

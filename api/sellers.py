@@ -10,6 +10,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
+from api.categories import check_categories, list_fields
+from api.claims import file_claims, split_claims
 from api.errors import Conflict, Forbidden, NotFound
 from api.routing import ADMIN, ANY_ROLE, Ctx, Operation, json_response
 from api.validation import (
@@ -83,6 +85,13 @@ class SellerOut(BaseModel):
     updated_at: str
 
 
+class SellerChanged(SellerOut):
+    pending_claims: list[dict[str, Any]] | None = Field(
+        None, description="a seller's own edits: its claims awaiting an admin (categories, "
+        "SME status, past work count for matching only once approved)"
+    )
+
+
 class SellerPage(BaseModel):
     items: list[SellerOut]
     next_cursor: int | None = Field(description="pass as `cursor` for the next page")
@@ -115,9 +124,18 @@ async def _write(ctx: Ctx, seller_id: int | None, fields: dict[str, Any]) -> asy
     return row
 
 
+async def _check_categories(ctx: Ctx, fields: dict[str, Any]) -> None:
+    named = list_fields("categories", fields.get("categories") or [])
+    named += [(f"case_studies.{i}.category", c.get("category") or "")
+              for i, c in enumerate(fields.get("case_studies") or [])]
+    await check_categories(ctx.conn, named)
+
+
 async def create_seller(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(SellerIn)
-    row = await _write(ctx, None, _fields(body, partial=False))
+    fields = _fields(body, partial=False)
+    await _check_categories(ctx, fields)
+    row = await _write(ctx, None, fields)
     await audit.record(
         ctx.conn, actor_id=ctx.user.id, action="seller.created", entity="seller",
         entity_id=row["id"], data={"name": row["name"]},
@@ -146,26 +164,35 @@ async def _change(ctx: Ctx, fields: dict[str, Any], action: str) -> web.StreamRe
     seller_id = ctx.path_id()
     user = ctx.user
     check_seller_access(user, seller_id)
-    current = await sellers.get(ctx.conn, seller_id)
+    current = await sellers.get(ctx.conn, seller_id, for_update=True)
     if current is None:
         raise NotFound("no such seller")
+    await _check_categories(ctx, fields)
     if "active" in fields and user.role != "admin":
         if fields["active"] != current["active"]:
             raise Forbidden("only an admin may activate or deactivate a seller")
         fields.pop("active")
+    wanted: list[tuple[str, dict[str, Any]]] = []
+    if user.role != "admin":
+        # What a seller says about its categories, size and past work waits for an admin.
+        fields, wanted = await split_claims(ctx.conn, current, fields)
     row = await _write(ctx, seller_id, fields)
     await audit.record(
         ctx.conn, actor_id=user.id, action=action, entity="seller", entity_id=seller_id,
         data={"fields": sorted(fields)},
     )
-    return json_response(seller_json(row))
+    data = seller_json(row)
+    if user.role != "admin":
+        data["pending_claims"] = await file_claims(ctx, seller_id, wanted)
+    return json_response(data)
 
 
 async def replace_seller(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.body(SellerIn)
     fields = _fields(body, partial=False)
-    if "active" not in body.model_fields_set:
-        fields.pop("active")  # a replace that does not mention the flag leaves it alone
+    for flag in ("active", "sme"):
+        if flag not in body.model_fields_set:
+            fields.pop(flag)  # a replace that does not mention the flag leaves it alone
     return await _change(ctx, fields, "seller.replaced")
 
 
@@ -174,6 +201,12 @@ async def update_seller(ctx: Ctx) -> web.StreamResponse:
     return await _change(ctx, _fields(body, partial=True), "seller.updated")
 
 
+_CLAIMS_NOTE = (
+    "A seller's own summary, skills, locations, day rate and name apply at once; new "
+    "categories, a change of SME status and new past work become claims (listed in "
+    "`pending_claims`) that count for matching once an admin approves them. An admin's edits "
+    "apply at once."
+)
 _ONE = r"/api/v1/sellers/{id:\d+}"
 ROUTES = [
     Operation(
@@ -190,12 +223,12 @@ ROUTES = [
     ),
     Operation(
         "PUT", _ONE, replace_seller, "Replace a seller's profile", "sellers",
-        roles=frozenset({"admin", "seller"}), body=SellerIn, response=SellerOut,
-        errors=(403, 404, 409),
+        roles=frozenset({"admin", "seller"}), body=SellerIn, response=SellerChanged,
+        errors=(403, 404, 409), description=_CLAIMS_NOTE,
     ),
     Operation(
         "PATCH", _ONE, update_seller, "Change part of a seller's profile", "sellers",
-        roles=frozenset({"admin", "seller"}), body=SellerPatch, response=SellerOut,
-        errors=(403, 404, 409),
+        roles=frozenset({"admin", "seller"}), body=SellerPatch, response=SellerChanged,
+        errors=(403, 404, 409), description=_CLAIMS_NOTE,
     ),
 ]

@@ -4,7 +4,7 @@ resource shares (length limits, no control characters, enums)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -12,15 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from api.limits import LIMITS, RequestTimeout
-from models.types import CATEGORIES
 
 M = TypeVar("M", bound=BaseModel)
 
-# One line of text: no control characters at all. PostgreSQL cannot store NUL, and the others
-# are never legitimate in a name or title.
-_LINE = r"^[^\x00-\x1f\x7f]*$"
-# Free text: tabs and newlines are fine, other control characters are not.
-_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# One line of text: no control characters (C0, DEL, C1) and no line or paragraph separator
+# (U+2028, U+2029; NEL is C1). PostgreSQL cannot store NUL, a separator in a title breaks the
+# subject of every alert e-mail sent for it, and none is ever legitimate in a name or title.
+_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+# Free text: tabs and newlines are fine (so are line separators pasted from an editor), other
+# control characters are not.
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_LINE)]
 Line = Annotated[str, StringConstraints(max_length=200, pattern=_LINE)]
@@ -28,8 +29,16 @@ Text = Annotated[str, StringConstraints(max_length=20_000, pattern=_TEXT)]
 Note = Annotated[str, StringConstraints(max_length=2_000, pattern=_TEXT)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_LINE)]
 Tags = Annotated[list[Tag], Field(max_length=100)]
-Category = Literal[CATEGORIES]  # type: ignore[valid-type]
-Categories = Annotated[list[Category], Field(max_length=len(CATEGORIES))]
+# A category id: DOS lot slugs ("digital-outcomes"), CPV codes ("72000000-5") and the like.
+# Whether it is in the marketplace's list is checked against the database
+# (api.categories.check_categories), not here.
+CATEGORY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+CategoryId = Annotated[str, StringConstraints(min_length=1, max_length=100,
+                                              pattern=CATEGORY_ID_PATTERN)]
+Categories = Annotated[list[CategoryId], Field(max_length=100)]
+# A brief's category while it is a draft: empty until chosen.
+DraftCategoryId = Annotated[str, StringConstraints(
+    max_length=100, pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$")]
 Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Email = Annotated[
     str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")

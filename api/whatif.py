@@ -33,7 +33,7 @@ CHUNK = 10  # briefs scored per lock hold
 
 
 class LiveLike(Protocol):
-    """What `what_if` needs of `workers.live_index.LiveMatcher`."""
+    """What `what_if` needs of `live.LiveMatcher`."""
 
     @property
     def matcher(self) -> Matcher: ...

@@ -209,7 +209,7 @@ def default_calibration() -> list[list[float]]:
         for q in es.queries:
             got = {m.seller_id: m.raw_score for m in matcher.match(q.brief, len(es.sellers))}
             raws.append(got.get(q.relevant, 0.0))
-    return [list(k) for k in fit_calibration(raws)]
+    return [list(k) for k in fit_calibration(raws)]  # as matcher.fit.calibrate_on, pooled
 
 
 def main(argv: list[str] | None = None) -> int:

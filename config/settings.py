@@ -102,6 +102,10 @@ class Environment(BaseSettings):
         default=30.0, gt=0, description="seconds a request may take before it is answered 503")
     body_timeout: float = Field(
         default=10.0, gt=0, description="seconds to receive a request body before 408")
+    ocds_prefix: str = Field(
+        default="ocds-mktplc", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$",
+        description="the ocid prefix of /open-data/ocds.json (letters, digits, hyphens); "
+                    "register one with the Open Contracting Partnership before publishing")
     verbose: bool = Field(default=False, description="debug-level logs")
     worker_burst: bool = Field(
         default=False,
@@ -142,12 +146,12 @@ class WorkerConfig:
     lock_seconds: float = 120.0  # a claimed alert is due again when its worker died this long ago
     max_attempts: int = 8  # after the last one the alert is failed
     backoff_base: float = 2.0  # seconds; attempt n waits base * 2**(n-1), with full jitter
-    backoff_max: float = 3600.0
+    backoff_max: float = 3600.0  # seconds; the longest wait between two attempts
     http_timeout: float = 10.0  # whole webhook request
-    connect_timeout: float = 5.0
+    connect_timeout: float = 5.0  # seconds to connect to a webhook receiver
     max_response_bytes: int = 65536  # we read (and ignore) at most this much of a response
-    smtp_timeout: float = 15.0
-    mail_from: str = "Marketplace alerts <alerts@marketplace.invalid>"
+    smtp_timeout: float = 15.0  # seconds for one e-mail to the SMTP server
+    mail_from: str = "Marketplace alerts <alerts@marketplace.invalid>"  # alert e-mails' From
     relay_every_seconds: int = 5  # cron period of the outbox relay (divides 60)
     outbox_grace_seconds: float = 10.0  # an outbox row undone this long is re-enqueued
     digest_interval_seconds: float = 23 * 3600.0  # at most one digest per seller per day
@@ -155,8 +159,8 @@ class WorkerConfig:
     refit_seconds: float = 600.0  # full background refit of the index (IDF drift)
     refit_after_changes: int = 2000  # ...or after this many incremental changes
     shutdown_grace_seconds: int = 20  # SIGTERM: finish in-flight jobs this long, then hand back
-    job_timeout: int = 300
-    max_jobs: int = 16
+    job_timeout: int = 300  # seconds an arq job may run before it is cancelled
+    max_jobs: int = 16  # arq jobs one worker process runs at once
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:
@@ -195,6 +199,7 @@ class Settings:
     public_url: str | None = None  # base URL used in e-mail links; defaults to http://host:port
     secret_key: str | None = None  # signs unsubscribe links; derived from data_dir when unset
     api_processes: int = 1  # API processes behind the port, each with its own index
+    ocds_prefix: str = "ocds-mktplc"  # the ocid prefix of the open data
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -211,6 +216,7 @@ class Settings:
             webhook_allow_private=e.webhook_allow_private,
             public_url=e.public_url,
             secret_key=e.secret_key,
+            ocds_prefix=e.ocds_prefix,
         )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:

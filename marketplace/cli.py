@@ -65,6 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
+        "import-ocds",
+        help="import Open Contracting Data Standard awards (OCDS 1.1)",
+        description="Import the awards of an OCDS release package, record package (each "
+        "record's compiledRelease, else its releases) or JSON lines of releases. Each won "
+        "award becomes an awarded brief (tender title and description, buyer, CPV category, "
+        "award date, value when in GBP or of no stated currency) and past work of each "
+        "supplier. A supplier is the seller keyed by its OCDS party id; a new party id takes "
+        "over a seller of the same normalised name that has none yet (e.g. from import-dm). "
+        "A supplier is an SME when its party's details.scale says 'sme' or 'micro'. CPV codes "
+        "met are added to the category list (existing labels are kept). Re-importing the same "
+        "file "
+        "changes nothing; bad releases are reported with their place in the file and skipped. "
+        "Writes to MARKETPLACE_DATABASE_URL, else to the embedded PostgreSQL under "
+        "MARKETPLACE_DATA_DIR (migrated first).",
+    )
+    p.add_argument("file", help="path to the OCDS file (.json or JSON lines)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
         "eval",
         help="ranking quality on past outcomes, ours beside BM25 and PostgreSQL full-text",
         description="Build seller profiles from wins published before --split-date, rank every "
@@ -82,8 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Digital Marketplace opportunity-data CSV")
     source.add_argument("--ocds", metavar="FILE",
                         help="OCDS 1.1 release package, record package or JSON lines of releases")
+    source.add_argument(
+        "--from-db", action="store_true",
+        help="the service's own awards (recorded or imported), read from MARKETPLACE_DATABASE_URL"
+        " or the embedded default",
+    )
     p.add_argument(
-        "--split-date", required=True, help="YYYY-MM-DD: profiles before, queries on/after"
+        "--split-date", required=True,
+        help="YYYY-MM-DD: profiles before, queries on/after (the publication date of an "
+        "opportunity, the award date of an OCDS award)",
     )
     p.add_argument("--rules", help="rules JSON file to evaluate instead of the defaults")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -120,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from marketplace.importer import run_import
 
         return run_import(args)
+    if args.command == "import-ocds":
+        from marketplace.ocds_import import run_import_ocds
+
+        return run_import_ocds(args)
     from marketplace import runner
 
     commands = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -196,7 +197,34 @@ class EmbeddedValkey:
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"redis://:{self.password()}@{self.host}:{self.port}/0"
+
+    def password(self) -> str:
+        """The server's password, generated once and kept in DATA_DIR (mode 0600): without one
+        any local user who reaches the loopback port could queue jobs for the worker."""
+        path = self.workdir / "password"
+        with suppress(FileNotFoundError):
+            return path.read_text().strip()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(32)
+        # O_EXCL: two processes starting at once agree on the first one written.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret
+
+    def _write_config(self) -> Path:
+        # The password goes in a config file only we can read, never on the command line
+        # (every local user can read a process's arguments).
+        path = self.workdir / "valkey.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password()}\n")
+        os.chmod(path, 0o600)
+        return path
 
     def _running(self) -> tuple[int, int] | None:
         try:
@@ -224,7 +252,7 @@ class EmbeddedValkey:
         self.port = self.port or free_port(self.host)
         # Append-only file: queued jobs survive a restart of `marketplace up`.
         args = [
-            executable, "--bind", self.host, "--port", str(self.port),
+            executable, str(self._write_config()), "--bind", self.host, "--port", str(self.port),
             "--dir", str(self.workdir), "--daemonize", "yes",
             "--pidfile", str(self.workdir / "valkey.pid"),
             "--logfile", str(self.workdir / "valkey.log"),

@@ -64,7 +64,7 @@ def _progress(items: Sequence[Any], desc: str, progress: bool) -> tqdm:
     )
 
 
-CURVE = tuple(round(0.05 * i, 2) for i in range(1, 21))  # alert thresholds the curve shows
+CURVE = tuple(round(0.05 * i, 2) for i in range(21))  # alert thresholds the curve shows
 
 
 def ours_ranks(evalset: EvalSet, rules: Any = None, *, progress: bool = False) -> Ranks:
@@ -76,19 +76,29 @@ def ours_run(evalset: EvalSet, rules: Any = None, *, progress: bool = False,
              ) -> tuple[Ranks, dict[str, Any]]:
     """Ranks, and the alert figures at the rules' alert threshold with the whole curve.
 
-    A seller the matcher does not return (no evidence, a hard filter, below the shortlist
-    threshold) is not ranked: a winner left out counts as a miss."""
+    The ranks order every candidate, as the peers do: the matched sellers by score, then the
+    sellers the rules do not match for want of evidence of the work, by their priors (a buyer
+    never sees those; `matched_winners` says how many winners are matched at all). A seller a
+    hard filter removes is not ranked: a winner left out counts as a miss."""
+    from dataclasses import replace
+
     from matcher import Matcher, Rules
 
     active = rules if rules is not None else Rules()
     matcher = Matcher(active).fit(evalset.sellers)
+    everyone = matcher.with_rules(replace(active, require_evidence=False,
+                                          shortlist_threshold=0.0))
     top_k = max(len(evalset.sellers), 1)
     ranks: Ranks = []
     scores: list[list[float]] = []
     winners: list[float | None] = []
     for query in _progress(evalset.queries, "ours", progress):
         matches = matcher.match(query.brief, top_k=top_k)
-        ranks.append(rank_of([m.seller_id for m in matches], query.relevant))
+        order = [m.seller_id for m in matches]
+        seen = set(order)
+        order += [m.seller_id for m in everyone.match(query.brief, top_k=top_k)
+                  if m.seller_id not in seen]
+        ranks.append(rank_of(order, query.relevant))
         scores.append([m.score for m in matches])
         winners.append(next((m.score for m in matches if m.seller_id == query.relevant), None))
     n = len(evalset.sellers)
@@ -146,8 +156,25 @@ def ocds_source(path: str) -> EvalSource:
     )
 
 
+def db_source() -> EvalSource:
+    """The service's own awards (recorded through the API or imported), as opportunities."""
+    from marketplace.awards_db import AwardsDbError, read_awards
+
+    try:
+        opps, errors = read_awards()
+    except AwardsDbError as exc:
+        raise EvalError(str(exc)) from exc
+    return EvalSource(
+        build=lambda split, until: build_eval_set(opps, split, until),
+        award_dates=[o.published_at for o in opps if o.awarded and o.published_at],
+        errors=[f"database: {e.line}: {e.message}" for e in errors],
+    )
+
+
 def load_source(args: argparse.Namespace) -> EvalSource:
     """The one outcome source the command line names (argparse makes them exclusive)."""
+    if getattr(args, "from_db", False):
+        return db_source()
     if getattr(args, "ocds", None):
         return ocds_source(args.ocds)
     if getattr(args, "opportunities", None):

@@ -14,14 +14,16 @@ import asyncio
 import logging
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from tqdm import tqdm
 
+from matcher.ocds import ReleaseError
 from matcher.outcomes import (
     SME_SIZES,
     Opportunity,
@@ -35,7 +37,13 @@ from models.names import name_key
 from models.sellers import case_study_json
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 _ACTOR = None  # imports are not done by an account
+
+
+# A row (or release) the import skipped: `str()` of it says where and why.
+SkippedRow = RowError | ReleaseError
 
 
 @dataclass
@@ -47,7 +55,9 @@ class ImportReport:
     sellers_created: int = 0
     sellers_updated: int = 0
     sellers_unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[SkippedRow] = field(default_factory=list)
+    unit: str = "rows"  # what `rows` counts
+    categories_created: int = 0
 
     @property
     def created(self) -> int:
@@ -61,12 +71,24 @@ class ImportReport:
     def unchanged(self) -> int:
         return self.briefs_unchanged + self.sellers_unchanged
 
+    def counts(self) -> tuple[int, ...]:
+        return (self.briefs_created, self.briefs_updated, self.briefs_unchanged,
+                self.sellers_created, self.sellers_updated, self.sellers_unchanged,
+                self.categories_created)
+
+    def restore(self, counts: tuple[int, ...]) -> None:
+        (self.briefs_created, self.briefs_updated, self.briefs_unchanged,
+         self.sellers_created, self.sellers_updated, self.sellers_unchanged,
+         self.categories_created) = counts
+
     def summary(self) -> str:
+        categories = (f" categories {self.categories_created} created;"
+                      if self.unit != "rows" else "")
         return (
-            f"{self.rows} rows: briefs {self.briefs_created} created, {self.briefs_updated}"
+            f"{self.rows} {self.unit}: briefs {self.briefs_created} created, {self.briefs_updated}"
             f" updated, {self.briefs_unchanged} unchanged; sellers {self.sellers_created}"
             f" created, {self.sellers_updated} updated, {self.sellers_unchanged} unchanged;"
-            f" {len(self.errors)} errors"
+            f"{categories} {len(self.errors)} errors"
         )
 
 
@@ -107,32 +129,48 @@ def _latest_win(case_studies: list[dict[str, Any]]) -> str:
     return max((str(c.get("won_at") or "") for c in case_studies), default="")
 
 
+def win_changes(
+    row: asyncpg.Record,
+    study: dict[str, Any],
+    *,
+    category: str = "",
+    location: str = "",
+    sme: bool | None = None,
+) -> dict[str, Any]:
+    """What one win (`study`, a case study's JSON with its brief_id) adds to an existing
+    seller; empty when it is already there. `sme` None: the source does not say."""
+    changes: dict[str, Any] = {}
+    studies: list[dict[str, Any]] = list(row["case_studies"] or [])
+    brief_id = study["brief_id"]
+    position = next((i for i, c in enumerate(studies) if c.get("brief_id") == brief_id), None)
+    if position is None:
+        studies.append(study)
+        changes["case_studies"] = studies
+    elif studies[position] != study:
+        studies[position] = study
+        changes["case_studies"] = studies
+    if category and category not in row["categories"]:
+        changes["categories"] = [*row["categories"], category]
+    if location and location not in row["locations"]:
+        changes["locations"] = [*row["locations"], location]
+    # Size comes from the most recent win only, so row order never flips it back and forth.
+    won = str(study.get("won_at") or "")
+    if sme is not None and won >= _latest_win(list(row["case_studies"] or [])):
+        if sme != row["sme"]:
+            changes["sme"] = sme
+    return changes
+
+
 def _seller_changes(
     row: asyncpg.Record, opp: Opportunity, brief_id: int
 ) -> dict[str, Any]:
     """What this win adds to an existing seller (empty when it is already there)."""
-    changes: dict[str, Any] = {}
-    studies: list[dict[str, Any]] = list(row["case_studies"] or [])
-    wanted = case_study_json(case_study(opp))
-    wanted["brief_id"] = brief_id
-    position = next((i for i, c in enumerate(studies) if c.get("brief_id") == brief_id), None)
-    if position is None:
-        studies.append(wanted)
-        changes["case_studies"] = studies
-    elif studies[position] != wanted:
-        studies[position] = wanted
-        changes["case_studies"] = studies
-    if opp.category and opp.category not in row["categories"]:
-        changes["categories"] = [*row["categories"], opp.category]
-    if opp.location and opp.location not in row["locations"]:
-        changes["locations"] = [*row["locations"], opp.location]
-    # Size comes from the most recent win only, so row order never flips it back and forth.
-    won = opp.published_at.isoformat() if opp.published_at else ""
-    if opp.winner_size and won >= _latest_win(list(row["case_studies"] or [])):
-        sme = opp.winner_size in SME_SIZES
-        if sme != row["sme"]:
-            changes["sme"] = sme
-    return changes
+    study = case_study_json(case_study(opp))
+    study["brief_id"] = brief_id
+    return win_changes(
+        row, study, category=opp.category, location=opp.location,
+        sme=(opp.winner_size in SME_SIZES) if opp.winner_size else None,
+    )
 
 
 async def _import_seller(
@@ -227,29 +265,45 @@ async def import_parsed(
     report = ImportReport(rows=len(opps) + len(parse_errors), errors=list(parse_errors))
     # Oldest first: a seller's name is its first spelling, and its size the latest one.
     ordered = sorted(opps, key=lambda o: (o.published_at or date.min, o.line))
-    bar = tqdm(
-        ordered, desc="importing", unit="row", file=sys.stderr,
-        disable=not progress or not sys.stderr.isatty(),
+    await apply_each(
+        conn, ordered, _import_one, report,
+        skipped=lambda opp, exc: RowError(opp.line, f"not imported: {exc}"),
+        progress=progress, unit="row",
     )
-    for opp in bar:
-        counts = (report.briefs_created, report.briefs_updated, report.briefs_unchanged,
-                  report.sellers_created, report.sellers_updated, report.sellers_unchanged)
-        try:
-            async with conn.transaction():
-                await _import_one(conn, opp, report)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-            # The row's transaction rolled back: undo its counts too, report it, go on.
-            (report.briefs_created, report.briefs_updated, report.briefs_unchanged,
-             report.sellers_created, report.sellers_updated, report.sellers_unchanged) = counts
-            report.errors.append(RowError(opp.line, f"not imported: {exc}"))
-    bar.close()
-    report.errors.sort(key=lambda e: e.line)
+    report.errors.sort(key=lambda e: e.line if isinstance(e, RowError) else e.position)
     return report
 
 
-async def _run(path: Path, quiet: bool) -> int:
-    # Read the file before starting anything: an unreadable file fails fast (exit 1).
-    opps, parse_errors = read_opportunities(path)
+async def apply_each(
+    conn: asyncpg.Connection,
+    items: list[T],
+    apply: Callable[[asyncpg.Connection, T, ImportReport], Awaitable[None]],
+    report: ImportReport,
+    *,
+    skipped: Callable[[T, Exception], SkippedRow],
+    progress: bool,
+    unit: str,
+) -> None:
+    """`apply` each item in its own transaction, under a progress bar. An item the database
+    rejects rolls back alone: its counts are undone, it is reported, the import goes on."""
+    bar = tqdm(
+        items, desc="importing", unit=unit, file=sys.stderr,
+        disable=not progress or not sys.stderr.isatty(),
+    )
+    for item in bar:
+        counts = report.counts()
+        try:
+            async with conn.transaction():
+                await apply(conn, item, report)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            report.restore(counts)
+            report.errors.append(skipped(item, exc))
+    bar.close()
+
+
+async def with_database(work: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
+    """Run `work` on a migrated database: MARKETPLACE_DATABASE_URL, else the embedded one
+    under MARKETPLACE_DATA_DIR (started for the job and stopped after it)."""
     from config.settings import Settings
     from marketplace.embedded import EmbeddedServices
     from models.db import connect
@@ -266,19 +320,31 @@ async def _run(path: Path, quiet: bool) -> int:
         conn = await connect(url)
         try:
             await migrate(conn)
-            report = await import_parsed(conn, opps, parse_errors, progress=not quiet)
+            return await work(conn)
         finally:
             await conn.close()
     finally:
         if services is not None:
             await asyncio.to_thread(services.stop)
+
+
+def print_report(path: Path, report: ImportReport) -> None:
     for error in report.errors:
-        print(f"line {error.line}: {error.message}", file=sys.stderr)
+        print(str(error), file=sys.stderr)
     print(
         f"imported {path}: {report.created} created, {report.updated} updated,"
         f" {report.unchanged} unchanged, {len(report.errors)} errors"
     )
     print(report.summary())
+
+
+async def _run(path: Path, quiet: bool) -> int:
+    # Read the file before starting anything: an unreadable file fails fast (exit 1).
+    opps, parse_errors = read_opportunities(path)
+    report = await with_database(
+        lambda conn: import_parsed(conn, opps, parse_errors, progress=not quiet)
+    )
+    print_report(path, report)
     return 0
 
 

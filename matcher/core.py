@@ -150,6 +150,12 @@ class Matcher:
         before = score[skill_rows]  # stage-1 scores of those rows (for the exact final below)
         if len(skill_rows):
             score[skill_rows] += (w_skills * skill_vals).astype(np.float32)
+        if q.rules.require_evidence:
+            # Before the pool is chosen, so the top_k stays exact: sellers without evidence
+            # of the work fall below every real score, like a failed hard filter.
+            evidence = _evidence(index, q, pieces, skill_rows, skill_vals)
+            score[~evidence] += FILTERED
+            passed = passed & evidence  # a new array: the cached mask stays as it is
         # Float32 sums pick a pool a little larger than top_k; the pool is then scored exactly
         # (float64, as before) and sorted.
         # (With every row tied with the pool's lowest, so ties resolve by id, not by chance.)
@@ -167,8 +173,7 @@ class Matcher:
         # Only evidence of doing the work makes a match: words of the brief in the seller's
         # profile, a skill asked for, or the role. Priors (past wins, buyer, category,
         # location, SME) reorder the sellers that match; alone they never make one.
-        keep = (_evidence(index, q, pieces, pool, skill)
-                & (calibrated >= q.rules.shortlist_threshold - 1e-12))
+        keep = calibrated >= q.rules.shortlist_threshold - 1e-12
         pool, final, skill, calibrated = pool[keep], final[keep], skill[keep], calibrated[keep]
         order = np.lexsort((index.ids.data[pool], -final))[:top_k]  # ties: lower id first
         chosen = pool[order]
@@ -275,35 +280,34 @@ def _query_vector(index: SellerIndex, brief: Brief, rules: Rules,
     return ids, vec, np.fromiter((t in topical for t in ids.tolist()), np.bool_, len(ids))
 
 
-def _evidence(index: SellerIndex, q: Query, pieces: dict[str, Any], rows: np.ndarray,
-              skill: np.ndarray) -> np.ndarray:
-    """Per row: does the seller show evidence of doing this work (text, skills or role)?"""
-    has = _topical_text(index, q, pieces, rows) | (skill > 0)
+def _evidence(index: SellerIndex, q: Query, pieces: dict[str, Any], skill_rows: np.ndarray,
+              skill_vals: np.ndarray) -> np.ndarray:
+    """Per row: does the seller show evidence of doing this work? Words of the brief's work in
+    its profile (not only the buyer's name), a skill asked for, or the role."""
+    has = _topical_text(index, q, pieces)
+    if len(skill_rows):
+        has[skill_rows[skill_vals > 0]] = True
     role = pieces["sparse"].get("role")
     if role is not None and len(role[0]):
-        role_rows = role[0]
-        pos = np.minimum(np.searchsorted(role_rows, rows), len(role_rows) - 1)
-        has |= role_rows[pos] == rows
-    return has  # type: ignore[no-any-return]
+        has[role[0]] = True
+    return has
 
 
-def _topical_text(index: SellerIndex, q: Query, pieces: dict[str, Any], rows: np.ndarray,
-                  ) -> np.ndarray:
+def _topical_text(index: SellerIndex, q: Query, pieces: dict[str, Any]) -> np.ndarray:
     """Per row: does its text share a term of the brief's work (not just the buyer's name)?"""
-    has = pieces["text"][rows] > 0
+    has = pieces["text"] > 0
     if q.topical.all() or not has.any():
         return has  # type: ignore[no-any-return]
     postings: Postings = pieces["postings"]
     lengths = np.diff(np.r_[postings.starts, len(postings.rows)])
-    entry_topical = np.repeat(q.topical, lengths)
     marked = np.zeros(index.n_rows, np.bool_)
-    marked[postings.rows[entry_topical]] = True
+    marked[postings.rows[np.repeat(q.topical, lengths)]] = True
     if index.delta_rows:
         wanted = set(q.term_ids[q.topical].tolist())
         for k, row in enumerate(index.delta_rows):
             ids, _ = index.delta_vectors[k]
             marked[row] = not wanted.isdisjoint(ids.tolist())
-    return has & marked[rows]  # type: ignore[no-any-return]
+    return has & marked  # type: ignore[no-any-return]
 
 
 def _has_phrase(text: str, phrase: str) -> bool:

@@ -129,9 +129,14 @@ def _sentence(index: SellerIndex, q: Query, row: int, ranked: list[tuple[str, fl
               top_terms: list[tuple[str, float]], skills: list[dict[str, Any]]) -> str:
     """`ranked`: (signal, contribution) best first."""
     reasons: list[str] = []
-    for name, value in ranked:
-        if value <= 0 or len(reasons) >= 3:
-            break
+    # The three strongest reasons, and past work for this buyer whatever its rank: a buyer
+    # wants to know it, and a seller should know why this buyer's brief reached it.
+    shown = [name for name, value in ranked if value > 0][:3]
+    if "buyer" not in shown and any(n == "buyer" and v > 0 for n, v in ranked):
+        shown.append("buyer")
+    for name, _value in ranked:
+        if name not in shown:
+            continue
         if name == "text" and top_terms:
             words = ", ".join(f'"{t}"' for t, _ in top_terms[:3])
             reasons.append(f"its profile matches {words}")

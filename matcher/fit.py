@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from models.types import Brief
 
+from .calibration import IDENTITY, Knots, fit_calibration
 from .core import Matcher
 from .rules import SIGNALS, Rules
 
@@ -106,4 +107,20 @@ def fit_rules(train: EvalSet, base: Rules | None = None,
                  / (n + PRIOR_BRIEFS), 4)
         for s in SIGNALS
     }
-    return replace(base, weights=weights)
+    fitted_rules = replace(base, weights=weights)
+    return replace(fitted_rules, calibration=calibrate_on(train, fitted_rules, matcher_factory))
+
+
+def calibrate_on(train: EvalSet, rules: Rules,
+                 matcher_factory: Callable[[Rules], Matcher] = Matcher) -> Knots:
+    """Calibration knots for `rules` from the raw scores of `train`'s real winners (see
+    matcher/calibration.py): refitted with every weight change, since raw scores move with
+    the weights."""
+    raw_rules = replace(rules, calibration=IDENTITY, shortlist_threshold=0.0)
+    matcher = matcher_factory(raw_rules).fit(train.sellers)
+    top_k = max(len(train.sellers), 1)
+    raws: list[float] = []
+    for q in train.queries:
+        got = {m.seller_id: m.raw_score for m in matcher.match(q.brief, top_k)}
+        raws.append(got.get(q.relevant, 0.0))
+    return fit_calibration(raws)

@@ -16,6 +16,7 @@ not OCDS at all raises `OutcomesFileError`.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -162,6 +163,8 @@ def release_awards(release: Any, position: int, unit: str = "release") -> list[A
     if not isinstance(release, dict):
         raise ValueError("not a JSON object")
     ocid = _text(release.get("ocid"))
+    if not ocid and "url" in release:
+        raise ValueError("a linked release (a url only): its data is not in this file")
     if not ocid:
         raise ValueError("missing ocid")
     release_date = _datetime(release.get("date"))
@@ -230,44 +233,56 @@ def release_awards(release: Any, position: int, unit: str = "release") -> list[A
     return awards
 
 
-def _package_releases(package: dict[str, Any]) -> Iterator[tuple[Any, int, str]]:
-    """(release, position, unit) of a release package, a record package or a single release."""
+# (release, position, unit, prefix): where a release is in the file; `prefix` places it inside
+# a package that sits on one line of a JSON-lines file ("release 3: ").
+Located = tuple[Any, int, str, str]
+
+
+def _package_releases(package: dict[str, Any]) -> Iterator[Located]:
+    """The releases of a release package, a record package or a single release."""
     if isinstance(package.get("releases"), list):
         for i, release in enumerate(package["releases"], start=1):
-            yield release, i, "release"
+            yield release, i, "release", ""
     elif isinstance(package.get("records"), list):
         for i, record in enumerate(package["records"], start=1):
             record = _obj(record)
             if isinstance(record.get("compiledRelease"), dict):
-                yield record["compiledRelease"], i, "record"
+                yield record["compiledRelease"], i, "record", ""
             else:
                 # The record's releases in full; linked releases ({url, date, tag}) carry no
-                # awards and are reported by release_awards as missing their ocid.
+                # data and are reported by release_awards.
                 releases = _list(record.get("releases"))
                 if not releases:
-                    yield None, i, "record"
+                    yield None, i, "record", ""
                 for release in releases:
-                    yield release, i, "record"
+                    yield release, i, "record", ""
     elif "ocid" in package:
-        yield package, 1, "release"
+        yield package, 1, "release", ""
 
 
-def _parse_releases(
-    releases: Iterable[tuple[Any, int, str]],
-) -> tuple[list[Award], list[ReleaseError]]:
+def _is_package(value: Any) -> bool:
+    return isinstance(value, dict) and (
+        isinstance(value.get("releases"), list) or isinstance(value.get("records"), list)
+    )
+
+
+def _parse_releases(releases: Iterable[Located]) -> tuple[list[Award], list[ReleaseError]]:
     # The same award in several releases (updates of one contracting process, or the releases
     # of a record) is one award: the latest release's version of it counts.
     latest: dict[tuple[str, str], Award] = {}
     errors: list[ReleaseError] = []
-    for release, position, unit in releases:
+    for release, position, unit, prefix in releases:
         if release is None:
-            errors.append(ReleaseError(position, "record without compiledRelease or releases",
-                                       unit))
+            errors.append(ReleaseError(
+                position, f"{prefix}record without compiledRelease or releases", unit))
+            continue
+        if isinstance(release, ReleaseError):  # a line that is not JSON
+            errors.append(release)
             continue
         try:
             awards = release_awards(release, position, unit)
         except ValueError as exc:
-            errors.append(ReleaseError(position, str(exc), unit))
+            errors.append(ReleaseError(position, f"{prefix}{exc}", unit))
             continue
         for award in awards:
             key = (award.ocid, award.award_id)
@@ -288,67 +303,91 @@ def award_order(award: Award) -> tuple[date, int, str, str]:
     return (award.date, award.position, award.ocid, award.award_id)
 
 
-def parse_ocds(data: bytes) -> tuple[list[Award], list[ReleaseError]]:
-    """Parse OCDS bytes: a release or record package (JSON), or JSON lines of releases (or of
-    packages). Raises OutcomesFileError when the data is not OCDS at all."""
-    if not data.strip():
-        raise OutcomesFileError("empty file: no OCDS releases or records")
+_NOT_OCDS = (
+    "not OCDS: expected a release package ('releases'), a record package ('records'),"
+    " a release or JSON lines of releases"
+)
+
+
+def _parse_document(data: bytes) -> tuple[list[Award], list[ReleaseError]]:
+    """One JSON document: a package, a single release or an array of releases."""
     try:
         document = orjson.loads(data)
-    except orjson.JSONDecodeError as whole_error:
-        return _parse_lines(data, whole_error)
-    if isinstance(document, list):  # a bare array of releases
-        return _parse_releases((r, i, "release") for i, r in enumerate(document, start=1))
-    if not isinstance(document, dict) or not (
-        isinstance(document.get("releases"), list)
-        or isinstance(document.get("records"), list)
-        or "ocid" in document
-    ):
-        raise OutcomesFileError(
-            "not OCDS: expected a release package ('releases'), a record package ('records'),"
-            " a release or JSON lines of releases"
-        )
+    except orjson.JSONDecodeError as exc:
+        raise OutcomesFileError(f"not JSON: {exc}") from exc
+    if isinstance(document, list):
+        return _parse_releases((r, i, "release", "") for i, r in enumerate(document, start=1))
+    if not (_is_package(document) or (isinstance(document, dict) and "ocid" in document)):
+        raise OutcomesFileError(_NOT_OCDS)
     return _parse_releases(_package_releases(document))
 
 
-def _parse_lines(
-    data: bytes, whole_error: orjson.JSONDecodeError
-) -> tuple[list[Award], list[ReleaseError]]:
-    def releases() -> Iterator[tuple[Any, int, str]]:
+def _parse_lines(lines: Iterable[bytes]) -> tuple[list[Award], list[ReleaseError]]:
+    """JSON lines: a release (or a whole package) per line; blank lines are ignored. The first
+    line must be a JSON object, else the file is not JSON lines of OCDS at all."""
+
+    def releases() -> Iterator[Located]:
         first = True
-        for number, line in enumerate(data.splitlines(), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                if first:  # neither one JSON document nor JSON lines
-                    raise OutcomesFileError(f"not JSON: {whole_error}") from exc
-                bad.append(ReleaseError(number, f"not JSON: {exc}", "line"))
+                if first:
+                    raise OutcomesFileError(f"not JSON: line {number}: {exc}") from exc
+                yield ReleaseError(number, f"not JSON: {exc}", "line"), number, "line", ""
                 continue
+            if first and not isinstance(value, dict):
+                raise OutcomesFileError(_NOT_OCDS)
             first = False
-            if isinstance(value, dict) and "ocid" not in value and (
-                isinstance(value.get("releases"), list) or isinstance(value.get("records"), list)
-            ):  # a package per line
-                for release, _, _ in _package_releases(value):
-                    yield release, number, "line"
+            if _is_package(value) and "ocid" not in value:
+                for release, inner, unit, _ in _package_releases(value):
+                    yield release, number, "line", f"{unit} {inner}: "
                 continue
-            yield value, number, "line"
+            yield value, number, "line", ""
 
-    bad: list[ReleaseError] = []
-    awards, errors = _parse_releases(releases())
-    errors = sorted([*bad, *errors], key=lambda e: e.position)
-    return awards, errors
+    return _parse_releases(releases())
+
+
+def parse_ocds(data: bytes) -> tuple[list[Award], list[ReleaseError]]:
+    """Parse OCDS bytes: a release or record package (JSON), or JSON lines of releases (or of
+    packages). Raises OutcomesFileError when the data is not OCDS at all."""
+    if not data.strip():
+        raise OutcomesFileError("empty file: no OCDS releases or records")
+    lines = [line for line in data.splitlines() if line.strip()]
+    if len(lines) > 1:
+        try:
+            orjson.loads(lines[0])
+        except orjson.JSONDecodeError:
+            pass  # a document over several lines
+        else:
+            return _parse_lines(data.splitlines())
+    return _parse_document(data)
 
 
 def read_ocds(path: str | Path) -> tuple[list[Award], list[ReleaseError]]:
     """Read an OCDS file. Bad releases come back as ReleaseErrors (never raised); a file that
-    cannot be read or is not OCDS raises OutcomesFileError."""
+    cannot be read or is not OCDS raises OutcomesFileError. JSON lines are read a line at a
+    time, so a large export never has to fit in memory as text."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            head: list[bytes] = []  # up to and including the first two non-blank lines
+            for line in handle:
+                head.append(line)
+                if sum(1 for h in head if h.strip()) == 2:
+                    break
+            first = next((h for h in head if h.strip()), b"")
+            one_line_json = True
+            try:
+                orjson.loads(first)
+            except orjson.JSONDecodeError:
+                one_line_json = False
+            if one_line_json and sum(1 for h in head if h.strip()) == 2:
+                return _parse_lines(itertools.chain(head, handle))
+            return parse_ocds(b"".join(head) + handle.read())
     except OSError as exc:
         raise OutcomesFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return parse_ocds(data)
 
 
 # -- evaluation sets ---------------------------------------------------------------------------

@@ -19,7 +19,10 @@ import scipy.sparse as sp
 from .rows import RowLists
 from .text import norm_org, terms
 
-MIN_SIMILARITY = 0.2  # below this two names share only generic words
+# Below this two names share only generic words ("NHS Foundation Trust", "Council"): past
+# work for them says nothing about this buyer. Measured on both dev sets (bench/signal_study.py):
+# 0.2 let every trust or council count as "a buyer like yours" and cost ranking quality.
+MIN_SIMILARITY = 0.6
 
 
 class OrgIndex:

@@ -37,6 +37,9 @@ class RowError:
     line: int  # physical line in the file; the header is line 1
     message: str
 
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
 
 @dataclass(slots=True)
 class Opportunity:

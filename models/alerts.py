@@ -17,7 +17,7 @@ import asyncpg
 
 # What a sender needs about one claimed alert, fetched in the same statement as the claim.
 _DELIVERY_SELECT = (
-    " SELECT c.id, c.brief_id, c.seller_id, c.channel, c.score, c.attempts, c.request_id,"
+    " SELECT c.id, c.brief_id, c.seller_id, c.kind, c.channel, c.score, c.attempts, c.request_id,"
     " b.title, b.summary, b.organisation, b.category, b.role, b.location, b.budget,"
     " b.max_day_rate, b.closes_at, b.published_at,"
     " s.name AS seller_name, p.email, p.webhook_url, p.webhook_secret,"
@@ -56,6 +56,36 @@ async def create_many(
         request_id,
     )
     return int(status.split()[-1])
+
+
+async def create_personal(
+    conn: asyncpg.Connection, brief_id: int, kind: str, seller_ids: Sequence[int]
+) -> list[int]:
+    """Alerts of kind 'invited' or 'awarded' for the given sellers, sent at once by e-mail or
+    webhook whatever their frequency ('instant' or 'daily') and threshold: a buyer addressed
+    them by name. Sellers with alerts off or paused, or with nowhere to send, get none; one per
+    brief, seller and kind (a repeat does nothing). The score is the stored match's (0 for a
+    seller not on the shortlist). Returns the sellers alerted now."""
+    if kind not in ("invited", "awarded"):
+        raise ValueError(f"not a personal alert kind: {kind!r}")
+    if not seller_ids:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO alerts (brief_id, seller_id, kind, channel, score)"
+        " SELECT $1, p.seller_id, $2,"
+        "   CASE WHEN p.frequency = 'instant' AND p.webhook_url IS NOT NULL THEN 'webhook'"
+        "        WHEN p.email IS NOT NULL THEN 'email' ELSE 'webhook' END,"
+        "   COALESCE(m.score, 0)"
+        " FROM alert_preferences p"
+        " LEFT JOIN matches m ON m.brief_id = $1 AND m.seller_id = p.seller_id"
+        " WHERE p.seller_id = ANY($3::bigint[]) AND p.frequency <> 'off' AND NOT p.paused"
+        "   AND (p.email IS NOT NULL OR (p.frequency = 'instant' AND p.webhook_url IS NOT NULL))"
+        " ON CONFLICT (brief_id, seller_id, kind) DO NOTHING RETURNING seller_id",
+        brief_id,
+        kind,
+        list(seller_ids),
+    )
+    return [int(r["seller_id"]) for r in rows]
 
 
 async def claim_due(
@@ -178,7 +208,7 @@ async def next_retry_in(conn: asyncpg.Connection) -> float | None:
 
 
 _LIST = (
-    "a.id, a.brief_id, a.seller_id, a.channel, a.status, a.score, a.attempts, a.last_error,"
+    "a.id, a.brief_id, a.seller_id, a.kind, a.channel, a.status, a.score, a.attempts, a.last_error,"
     " a.next_attempt_at, a.created_at, a.sent_at"
 )
 

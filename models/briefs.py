@@ -11,7 +11,7 @@ from models.types import Brief
 _COLUMNS = (
     "id, external_id, buyer_account_id, organisation, title, summary, category, role, location,"
     " essential_skills, nice_to_have_skills, max_day_rate, budget, closes_at, status,"
-    " published_at, winner_seller_id, created_at, updated_at"
+    " published_at, winner_seller_id, awarded_at, created_at, updated_at"
 )
 _FIELDS = (
     "organisation", "title", "summary", "category", "role", "location", "essential_skills",
@@ -42,7 +42,7 @@ def row_to_brief(row: asyncpg.Record | dict[str, Any]) -> Brief:
 def brief_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     """The API shape of a brief row (dates as ISO strings)."""
     data = dict(row)
-    for key in ("closes_at", "published_at", "created_at", "updated_at"):
+    for key in ("closes_at", "published_at", "awarded_at", "created_at", "updated_at"):
         if data.get(key) is not None:
             data[key] = data[key].isoformat()
     return data
@@ -133,6 +133,20 @@ async def close(conn: asyncpg.Connection, brief_id: int) -> asyncpg.Record | Non
         "UPDATE briefs SET status = 'closed', updated_at = now()"
         f" WHERE id = $1 AND status = 'published' RETURNING {_COLUMNS}",
         brief_id,
+    )
+
+
+async def award(
+    conn: asyncpg.Connection, brief_id: int, winner_seller_id: int | None
+) -> asyncpg.Record | None:
+    """Published or closed -> awarded (to the winner) or unsuccessful (None: no award). None
+    when the brief is in another state."""
+    return await conn.fetchrow(
+        "UPDATE briefs SET status = CASE WHEN $2::bigint IS NULL THEN 'unsuccessful'"
+        " ELSE 'awarded' END, winner_seller_id = $2, awarded_at = now(), updated_at = now()"
+        f" WHERE id = $1 AND status IN ('published', 'closed') RETURNING {_COLUMNS}",
+        brief_id,
+        winner_seller_id,
     )
 
 

@@ -31,6 +31,11 @@ def _case_study(data: dict[str, Any]) -> CaseStudy:
     )
 
 
+def parse_case_study(data: dict[str, Any]) -> CaseStudy:
+    """A stored (or sent) case study object -> CaseStudy."""
+    return _case_study(data)
+
+
 def case_study_json(cs: CaseStudy) -> dict[str, Any]:
     data = asdict(cs)
     data["won_at"] = cs.won_at.isoformat() if cs.won_at else None
@@ -107,8 +112,11 @@ async def update(
     )
 
 
-async def get(conn: asyncpg.Connection, seller_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sellers WHERE id = $1", seller_id)
+async def get(
+    conn: asyncpg.Connection, seller_id: int, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM sellers WHERE id = $1{lock}", seller_id)
 
 
 async def list_page(

@@ -1,7 +1,8 @@
 """Domain types shared by every layer. Pure data: no I/O.
 
 `Seller(id=..., name=..., summary=...)` and `Brief(id=..., title=..., summary=...)` are enough
-to build either; every other field has a default (the Python contract in DESIGN.md).
+to build either; every other field has a default (tests, benchmarks and clients build them
+that way).
 """
 
 from __future__ import annotations

@@ -40,14 +40,15 @@ def _cli(servers: Servers, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("argv", "mentions"),
     [
-        ([], ["up", "serve", "worker", "migrate", "import-dm", "eval", "token",
+        ([], ["up", "serve", "worker", "migrate", "import-dm", "import-ocds", "eval", "token",
               "DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "DATA_DIR", "PORT"]),
         (["up"], ["demo", "Ctrl-C"]),
         (["serve"], ["--no-migrate"]),
         (["worker"], ["worker"]),
         (["migrate"], ["migrate"]),
         (["import-dm"], ["file", "--quiet"]),
-        (["eval"], ["--opportunities", "--split-date", "--json", "--rules"]),
+        (["import-ocds"], ["file", "--quiet", "party id", "record package", "JSON lines"]),
+        (["eval"], ["--opportunities", "--ocds", "--split-date", "--json", "--rules"]),
         (["token"], ["create"]),
         (["token", "create"], ["--role", "--name", "--seller-id", "--organisation",
                                "--expires-days"]),

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from marketplace.embedded import EmbeddedServices
 
@@ -35,6 +36,10 @@ def _pids(data_dir: Path) -> tuple[int, int]:
     pg = int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
     valkey = int((data_dir / "valkey" / "valkey.pid").read_text().strip())
     return pg, valkey
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 def _listening(port: int) -> bool:
@@ -112,3 +117,31 @@ def test_context_manager_stops_on_error(data_dir: Path) -> None:
         pg_pid, valkey_pid = _pids(data_dir)
         raise RuntimeError("boom")
     assert _wait_dead(pg_pid) and _wait_dead(valkey_pid)
+
+
+async def test_valkey_requires_its_generated_password(data_dir: Path) -> None:
+    services = EmbeddedServices(data_dir)
+    _, redis_url = services.start()
+    try:
+        password_file = data_dir / "valkey" / "password"
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        password = password_file.read_text().strip()
+        assert len(password) >= 32 and f":{password}@" in redis_url
+        # Not on the command line, which every local user can read.
+        pid = _pids(data_dir)[1]
+        assert password.encode() not in _cmdline(pid)
+        anonymous = Redis(host="127.0.0.1", port=services.valkey.port)
+        try:
+            with pytest.raises(RedisError, match=r"(?i)auth"):
+                await anonymous.set("job", "x")
+        finally:
+            await anonymous.aclose()
+        redis = Redis.from_url(redis_url)
+        try:
+            assert await redis.ping()
+        finally:
+            await redis.aclose()
+        # A second process on the same DATA_DIR gets the same password.
+        assert EmbeddedServices(data_dir).valkey.password() == password
+    finally:
+        services.stop()

@@ -31,8 +31,8 @@ def test_same_buyer_is_you_similar_buyer_is_named() -> None:
     assert "worked for you before" in _summary("HM Courts and Tribunals Service",
                                                "HM Courts & Tribunal Service (HMCTS)")
     # ... a part of it, or a larger body, is a buyer like yours, named as it is.
-    similar = _summary("Home Office", "Home Office Immigration Technology")
-    assert "worked for Home Office (a buyer like yours)" in similar
+    similar = _summary("Home Office Digital", "Home Office")
+    assert "worked for Home Office Digital (a buyer like yours)" in similar
     assert "worked for you" not in similar
 
 

@@ -122,3 +122,38 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node)
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_pages_do_not_call_the_api_handlers() -> None:
+    """The web pages and the JSON API share actions through api/services, never by importing
+    each other's handler modules (a handler module is one that declares ROUTES)."""
+    handlers = {
+        _module_name(p) for p in (ROOT / "api").glob("*.py")
+        if "\nROUTES = " in p.read_text(encoding="utf-8")
+    }
+    assert {"api.briefs", "api.alerts", "api.rules"} <= handlers
+    # Pages that still call a handler module's functions (outcomes and the public
+    # performance page, added while the shared actions moved): each should move its action to
+    # api/services as the others did. Listed so that no new crossing is added unnoticed.
+    not_yet = {"api.web.buyer imports api.invitations", "api.web.seller imports api.responses",
+               "api.web.performance imports api.performance"}
+    bad = sorted(
+        f"{module} imports {target}"
+        for module, targets in _graph().items() if module.startswith("api.web")
+        for target in targets if target in handlers
+    )
+    assert set(bad) - not_yet == set(), "\n".join(sorted(set(bad) - not_yet))
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    """README.md's settings tables name every variable config/settings.py reads."""
+    from dataclasses import fields
+
+    from config.settings import PREFIX, WORKER_PREFIX, Environment, WorkerConfig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = [f"{PREFIX}{name.upper()}" for name in Environment.model_fields]
+    names += [f"{WORKER_PREFIX}{f.name.upper()}" for f in fields(WorkerConfig)]
+    assert len(names) > 30
+    missing = [n for n in names if f"| `{n}` |" not in readme]
+    assert not missing, missing

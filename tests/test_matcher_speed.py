@@ -26,7 +26,7 @@ def test_a_seller_lifted_by_skills_is_in_the_top_k() -> None:
     sellers = [Seller(i, f"S{i}", words, skills=["Catering"]) for i in range(1, 101)]
     sellers.append(Seller(500, "Skilled", words + " and other things", skills=skills))
     brief = Brief(1, "Data platform", "build it", essential_skills=skills)
-    m = Matcher().fit(sellers)
+    m = Matcher(Rules.from_dict({"weights": {"skills": 3.0}})).fit(sellers)
     full = _ranked(m, brief, 10_000)
     assert full[0][0] == 500
     for k in (1, 5, 50):

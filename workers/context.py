@@ -1,9 +1,9 @@
 """What every job finds in its arq ctx, created once per worker process.
 
 ctx keys: settings, config, pool (asyncpg), live (LiveMatcher), http (one keep-alive webhook
-client), mailer, signing_key, sem (bounds requests in flight across all jobs), budget (bounds alerts
-claimed but not finished), outcomes (batched result writer), redis (arq's own pool), worker
-(the arq Worker, to know when it is shutting down).
+client), mailer, links (signed links in alerts), sem (bounds requests in flight across all
+jobs), budget (bounds alerts claimed but not finished), outcomes (batched result writer),
+redis (arq's own pool), worker (the arq Worker, to know when it is shutting down).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from config.settings import Settings, WorkerConfig
 from models.db import create_pool
 from workers.delivery import Mailer, make_http_client
+from workers.links import links_for
 from workers.results import ClaimBudget, Outcomes
-from workers.unsubscribe import signing_key
 
 Ctx = dict[str, Any]
 log = logging.getLogger("workers")
@@ -54,7 +54,7 @@ async def open_resources(ctx: Ctx, settings: Settings, config: WorkerConfig) -> 
         live=live,
         http=make_http_client(config, allow_private=settings.webhook_allow_private),
         mailer=Mailer(settings.smtp_url, timeout=config.smtp_timeout),
-        signing_key=signing_key(settings.secret_key, settings.database_url),
+        links=links_for(settings),
         sem=asyncio.Semaphore(config.concurrency),
         budget=ClaimBudget(2 * config.concurrency),
         outcomes=outcomes,

@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import logging
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -22,8 +23,9 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from config.settings import WorkerConfig
-from workers.http1 import Http1Client, HttpError, RefusedAddress, is_public
-from workers.unsubscribe import unsubscribe_url
+from models.netguard import is_public_address
+from workers.http1 import Http1Client, HttpError, RefusedAddress
+from workers.links import Links
 
 log = logging.getLogger("workers.delivery")
 
@@ -42,26 +44,55 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
+EVENTS = {"match": "opportunity.matched", "invited": "opportunity.invited",
+          "awarded": "opportunity.awarded"}
+
+
+def kind_of(alert: Mapping[str, Any]) -> str:
+    return str(alert.get("kind") or "match")
+
+
+def event_of(alert: Mapping[str, Any]) -> str:
+    return EVENTS.get(kind_of(alert), "opportunity.matched")
+
+
+def shortlisted(alert: Mapping[str, Any]) -> bool:
+    """Whether the seller is on the brief's stored shortlist (an invitation can go to a seller
+    who is not): only then do a score and a "why you" exist."""
+    return alert.get("rank") is not None
+
+
 def why_you(alert: Mapping[str, Any]) -> str:
     explanation = alert.get("explanation") or {}
     summary = explanation.get("summary") if isinstance(explanation, dict) else None
     if summary:
         return str(summary)
+    if not shortlisted(alert):
+        return "The buyer chose you."
     return f"Your profile matches this brief (score {alert['score']:.2f})."
 
 
-def alert_payload(alert: Mapping[str, Any], base_url: str) -> dict[str, Any]:
-    """The JSON a webhook receives for one alert."""
-    return {
-        "type": "opportunity.matched",
+def accepts_responses(alert: Mapping[str, Any]) -> bool:
+    """Response links go with matches and invitations; an award comes after the answers."""
+    return kind_of(alert) in ("match", "invited")
+
+
+def alert_payload(alert: Mapping[str, Any], links: Links) -> dict[str, Any]:
+    """The JSON a webhook receives for one alert. `brief.url` is the seller's own page for the
+    opportunity; `responses` (matches and invitations) are one-click links that record the
+    seller's answer after a confirming POST."""
+    seller_id, brief_id = int(alert["seller_id"]), int(alert["brief_id"])
+    data: dict[str, Any] = {
+        "type": event_of(alert),
+        "kind": kind_of(alert),
         "alert_id": alert["id"],
-        "seller_id": alert["seller_id"],
-        "score": round(float(alert["score"]), 4),
+        "seller_id": seller_id,
+        "score": round(float(alert["score"]), 4) if shortlisted(alert) else None,
         "rank": alert.get("rank"),
         "why_you": why_you(alert),
         "explanation": alert.get("explanation") or {},
         "brief": {
-            "id": alert["brief_id"],
+            "id": brief_id,
             "title": alert["title"],
             "summary": alert.get("summary") or "",
             "organisation": alert.get("organisation") or "",
@@ -72,9 +103,12 @@ def alert_payload(alert: Mapping[str, Any], base_url: str) -> dict[str, Any]:
             "max_day_rate": alert.get("max_day_rate"),
             "closes_at": _iso(alert.get("closes_at")),
             "published_at": _iso(alert.get("published_at")),
-            "url": f"{base_url.rstrip('/')}/api/v1/briefs/{alert['brief_id']}",
+            "url": links.opportunity_url(brief_id),
         },
     }
+    if accepts_responses(alert):
+        data["responses"] = links.response_urls(seller_id, brief_id)
+    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,7 +156,7 @@ def check_webhook_url(url: str, *, allow_private: bool) -> None:
         if host.lower() == "localhost" or host.lower().endswith(".localhost"):
             raise DeliveryError("webhook host is loopback", permanent=True) from None
         return
-    if not is_public(host):
+    if not is_public_address(host):
         raise DeliveryError("webhook address is not public", permanent=True)
 
 
@@ -149,13 +183,16 @@ async def send_webhook(
     if not url:
         raise DeliveryError("seller has no webhook URL any more", permanent=True)
     check_webhook_url(url, allow_private=allow_private)
-    secret = alert.get("webhook_secret") or ""
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": str(alert["id"]),
-        "X-Marketplace-Signature": sign(secret, body, int(time.time())),
-        "X-Marketplace-Event": "opportunity.matched",
+        "X-Marketplace-Event": event_of(alert),
     }
+    secret = alert.get("webhook_secret")
+    # A secret is required when a webhook is saved; a row without one (saved before that rule)
+    # gets no signature header at all rather than a MAC under an empty, guessable key.
+    if secret:
+        headers["X-Marketplace-Signature"] = sign(secret, body, int(time.time()))
     try:
         status = await client.post(url, body, headers)
     except RefusedAddress as exc:
@@ -171,11 +208,23 @@ async def send_webhook(
 # E-mail
 
 
+def header_text(value: str, limit: int = 200) -> str:
+    """Text for a mail header: str.split() breaks on every Unicode line and paragraph separator
+    (U+2028, U+2029, NEL) as well as on CR, LF and other whitespace, and the email package
+    refuses a header holding any of them, so they become single spaces; other control
+    characters are dropped. Non-ASCII text is then RFC 2047-encoded by the email policy."""
+    text = " ".join(value.split())
+    return "".join(c for c in text if unicodedata.category(c) != "Cc")[:limit]
+
+
 def _money(value: Any) -> str:
     return f"£{float(value):,.0f}" if value is not None else "not stated"
 
 
-def _brief_block(alert: Mapping[str, Any], base_url: str) -> str:
+_RESPONSE_LABELS = {"interested": "Interested", "not_for_me": "Not for me", "applied": "Applied"}
+
+
+def _brief_block(alert: Mapping[str, Any], links: Links) -> str:
     lines = [
         f"{alert['title']}",
         f"  Buyer: {alert.get('organisation') or 'not stated'}",
@@ -185,14 +234,33 @@ def _brief_block(alert: Mapping[str, Any], base_url: str) -> str:
         f"  Budget: {_money(alert.get('budget'))}; max day rate: "
         f"{_money(alert.get('max_day_rate'))}",
         f"  Closes: {_iso(alert.get('closes_at')) or 'not stated'}",
-        f"  Match score: {float(alert['score']):.2f}",
-        f"  Why you: {why_you(alert)}",
-        f"  Details: {base_url.rstrip('/')}/api/v1/briefs/{alert['brief_id']}",
     ]
+    if shortlisted(alert):
+        lines.append(f"  Match score: {float(alert['score']):.2f}")
+    lines += [
+        f"  Why you: {why_you(alert)}",
+        f"  Details: {links.opportunity_url(int(alert['brief_id']))}",
+    ]
+    if accepts_responses(alert):
+        urls = links.response_urls(int(alert["seller_id"]), int(alert["brief_id"]))
+        lines.append("  Tell the buyer (each link asks you to confirm):")
+        lines += [f"    {_RESPONSE_LABELS[r]}: {url}" for r, url in urls.items()]
     summary = (alert.get("summary") or "").strip()
     if summary:
         lines.insert(1, "  " + summary[:1200].replace("\n", "\n  "))
     return "\n".join(lines)
+
+
+_SUBJECTS = {
+    "match": "New opportunity: {title}",
+    "invited": "You are invited to apply: {title}",
+    "awarded": "You won: {title}",
+}
+_INTROS = {
+    "match": "A new opportunity matches your profile:",
+    "invited": "A buyer invited you to apply for this opportunity:",
+    "awarded": "The buyer awarded you this opportunity:",
+}
 
 
 def build_email(
@@ -200,15 +268,14 @@ def build_email(
     *,
     to: str,
     mail_from: str,
-    base_url: str,
-    signing_key: bytes,
+    links: Links,
     digest: bool,
 ) -> EmailMessage:
     """One alert (instant) or every pending alert of a seller (digest), plain text, with a
-    signed one-click unsubscribe link (RFC 8058)."""
+    signed one-click unsubscribe link (RFC 8058) and, per opportunity, signed response links."""
     first = alerts[0]
     seller_id = int(first["seller_id"])
-    unsubscribe = unsubscribe_url(base_url, signing_key, seller_id)
+    unsubscribe = links.unsubscribe_url(seller_id)
     # No folding of long headers: a folded List-Unsubscribe URL would be mangled by clients.
     msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
     msg["From"] = mail_from
@@ -223,9 +290,11 @@ def build_email(
         msg["Subject"] = f"{len(alerts)} new opportunit{'y' if len(alerts) == 1 else 'ies'} for you"
         intro = f"Hello {first['seller_name']},\n\nThese opportunities match your profile:\n"
     else:
-        msg["Subject"] = f"New opportunity: {first['title']}"[:200]
-        intro = f"Hello {first['seller_name']},\n\nA new opportunity matches your profile:\n"
-    blocks = "\n\n".join(_brief_block(a, base_url) for a in alerts)
+        kind = kind_of(first)
+        msg["Subject"] = header_text(
+            _SUBJECTS.get(kind, _SUBJECTS["match"]).format(title=first["title"])[:200])
+        intro = f"Hello {first['seller_name']},\n\n{_INTROS.get(kind, _INTROS['match'])}\n"
+    blocks = "\n\n".join(_brief_block(a, links) for a in alerts)
     footer = (
         "\n\n--\nYou receive this because you asked for opportunity alerts."
         f"\nUnsubscribe with one click: {unsubscribe}\n"

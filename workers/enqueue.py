@@ -1,4 +1,5 @@
-"""After-commit enqueueing through the outbox (DESIGN flow step 3).
+"""After-commit enqueueing through the outbox (publishing: the brief, its audit event and the
+outbox row commit together; the job is enqueued only after the commit).
 
 The outbox row is written in the same transaction as the change; these helpers run after the
 commit. A queue that is down never fails the request: the row stays un-enqueued and the relay
@@ -13,6 +14,7 @@ from typing import Any
 
 import arq
 import asyncpg
+import orjson
 from arq.connections import RedisSettings
 
 from models import outbox
@@ -20,6 +22,27 @@ from models import outbox
 log = logging.getLogger("workers.enqueue")
 
 ENQUEUE_TIMEOUT = 2.0  # seconds: publishing must stay fast when Redis hangs
+
+
+def serialize_job(data: dict[str, Any]) -> bytes:
+    """arq's job (and result) format: JSON, never arq's default pickle, so whoever can write to
+    the queue can at most ask for one of our jobs with JSON arguments, not run code in the
+    worker. Our jobs take ids and strings only."""
+    return orjson.dumps(data, default=str)
+
+
+def deserialize_job(raw: bytes) -> dict[str, Any]:
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("a job must be a JSON object")
+    return data
+
+
+# The keyword arguments every arq pool and Worker of ours gets.
+JOB_FORMAT: dict[str, Any] = {
+    "job_serializer": serialize_job,
+    "job_deserializer": deserialize_job,
+}
 
 
 def redis_settings(redis_url: str) -> RedisSettings:
@@ -32,7 +55,7 @@ def redis_settings(redis_url: str) -> RedisSettings:
 
 
 async def create_queue(redis_url: str) -> arq.ArqRedis:
-    return await arq.create_pool(redis_settings(redis_url))
+    return await arq.create_pool(redis_settings(redis_url), **JOB_FORMAT)
 
 
 def job_id_for(outbox_id: int) -> str:

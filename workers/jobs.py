@@ -1,8 +1,9 @@
 """arq jobs: match a published brief, deliver alerts in batches, send daily digests.
 
-Jobs take ids, reload state and exit quietly when the record is gone (DESIGN habit 5). All
-state that matters lives in PostgreSQL (outbox, alerts), so a lost or repeated job is harmless:
-the relay re-enqueues what the queue lost and every write is idempotent.
+Jobs take ids, reload state and exit quietly when the record is gone (a job may run late,
+twice, or after the record was deleted). All state that matters lives in PostgreSQL (outbox,
+alerts), so a lost or repeated job is harmless: the relay re-enqueues what the queue lost and
+every write is idempotent.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ async def kick_delivery(ctx: Ctx, how_many: int = 1, *, defer: float | None = No
 async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
     settings = ctx["settings"]
     if alert["channel"] == "webhook":
-        body = orjson.dumps(alert_payload(alert, settings.base_url))
+        body = orjson.dumps(alert_payload(alert, ctx["links"]))
         await send_webhook(
             ctx["http"],
             alert,
@@ -221,8 +222,7 @@ async def _send_one(ctx: Ctx, alert: dict[str, Any]) -> None:
             [alert],
             to=alert["email"],
             mail_from=ctx["config"].mail_from,
-            base_url=settings.base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=False,
         )
         await ctx["mailer"].send(msg)
@@ -364,8 +364,7 @@ async def send_daily_digests(ctx: Ctx) -> dict[str, int]:
             batch,
             to=batch[0]["email"],
             mail_from=config.mail_from,
-            base_url=ctx["settings"].base_url,
-            signing_key=ctx["signing_key"],
+            links=ctx["links"],
             digest=True,
         )
         ids = [a["id"] for a in batch]

@@ -13,6 +13,7 @@ from arq.connections import RedisSettings
 
 from config.settings import Settings, WorkerConfig
 from workers.context import Ctx, close_resources, open_resources
+from workers.enqueue import JOB_FORMAT
 from workers.jobs import deliver_alerts, match_brief, send_daily_digests
 from workers.relay import relay_outbox
 
@@ -52,6 +53,7 @@ def worker_settings(settings: Settings, config: WorkerConfig | None = None) -> d
             cron(send_daily_digests, minute={0}, second={30}, timeout=3600),  # type: ignore[arg-type]
         ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        **JOB_FORMAT,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "ctx": {"settings": settings, "config": config},

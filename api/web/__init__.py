@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api.web import admin, buyer, seller, signin
+from api.web import admin, buyer, performance, seller, signin
 from api.web.filters import FILTERS
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -45,13 +45,19 @@ def setup_web(app: web.Application) -> None:
     r.add_get(r"/buyer/briefs/{brief_id:\d+}", buyer.show_brief, name="web.buyer.brief")
     r.add_post(r"/buyer/briefs/{brief_id:\d+}", buyer.save_or_publish)
     r.add_get(r"/buyer/briefs/{brief_id:\d+}/shortlist", buyer.shortlist_fragment)
+    r.add_post(r"/buyer/briefs/{brief_id:\d+}/invitations", buyer.invite)
 
     r.add_get("/seller", seller.opportunities, name="web.seller")
+    r.add_get(r"/seller/opportunities/{brief_id:\d+}", seller.opportunity,
+              name="web.seller.opportunity")
+    r.add_post(r"/seller/opportunities/{brief_id:\d+}/response", seller.respond)
     r.add_get("/seller/settings", seller.settings_form, name="web.seller.settings")
     r.add_post("/seller/settings", seller.save_settings)
     r.add_get("/seller/deliveries", seller.deliveries, name="web.seller.deliveries")
     r.add_get("/unsubscribe/{token}", seller.unsubscribe_confirm, name="web.unsubscribe")
     r.add_post("/unsubscribe/{token}", seller.unsubscribe)
+    r.add_get("/respond/{token}", seller.response_confirm, name="web.respond")
+    r.add_post("/respond/{token}", seller.response_link)
 
     r.add_get("/admin", admin.rules_page)
     r.add_get("/admin/rules", admin.rules_page, name="web.admin.rules")
@@ -61,5 +67,7 @@ def setup_web(app: web.Application) -> None:
     r.add_get("/admin/deliveries", admin.failed_deliveries, name="web.admin.deliveries")
     r.add_post(r"/admin/deliveries/{alert_id:\d+}/redrive", admin.redrive)
     r.add_get("/admin/audit", admin.audit_log, name="web.admin.audit")
+
+    r.add_get("/performance", performance.performance_page, name="web.performance")
 
     r.add_static("/static/", STATIC, name="static", append_version=True)

@@ -9,7 +9,10 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from api.errors import Conflict, NotFound
 from api.keys import LIVE, POOL
+from api.services import alerts as alerts_service
+from api.services import rules as rules_service
 from api.web import chart, forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from api.whatif import run_locked, what_if
@@ -119,7 +122,9 @@ async def _chart_for(
     names = result["seller_names"]
     return {
         "brief": chosen,
-        "svg": chart.svg(dist, f"Score distribution for brief {brief.id}: {brief.title}"),
+        "figure": chart.histogram(
+            dist, f"Score distribution for brief {brief.id}: {brief.title}"
+        ),
         "table": chart.bins_table(dist),
         "gained": [{"id": s, "name": names.get(str(s), f"Seller {s}")} for s in chosen["gained"]],
         "lost": [{"id": s, "name": names.get(str(s), f"Seller {s}")} for s in chosen["lost"]],
@@ -171,27 +176,16 @@ async def activate_rules(request: web.Request) -> web.StreamResponse:
         )
     actor = request[ACCOUNT].id
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        version = await rules_repo.create_version(conn, candidate.to_dict(), reason, actor)
-        await audit.record(
-            conn, actor_id=actor, action="rules.created", entity="rules", entity_id=version,
-            data={"note": reason, "via": "web"},
-        )
-        await _activate(conn, version, actor, reason)
+        version = await rules_service.create(
+            conn, candidate.to_dict(), reason, actor, activate_it=True)
     return redirect(f"/admin/rules?activated={version}")
 
 
 async def _activate(conn: asyncpg.Connection, version: int, actor: int, reason: str) -> bool:
-    previous = await rules_repo.get_active(conn)
-    if not await rules_repo.activate(conn, version):
+    try:
+        await rules_service.activate(conn, version, actor, reason)
+    except NotFound:
         return False
-    await audit.record(
-        conn, actor_id=actor, action="rules.activated", entity="rules", entity_id=version,
-        data={
-            "reason": reason,
-            "previous_version": previous[0] if previous else None,
-            "via": "web",
-        },
-    )
     return True
 
 
@@ -229,24 +223,16 @@ async def failed_deliveries(request: web.Request) -> web.StreamResponse:
 
 @page("admin")
 async def redrive(request: web.Request) -> web.StreamResponse:
-    from models import alerts
-
     text = request.match_info.get("alert_id", "")
     if not text.isdigit() or len(text) > 18:
         return error_page(request, 404, "No such alert", "There is no such failed alert.")
     alert_id = int(text)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        ok = await alerts.redrive(conn, alert_id)
-        if ok:
-            await audit.record(
-                conn, actor_id=request[ACCOUNT].id, action="alert.redriven", entity="alert",
-                entity_id=alert_id, data={"via": "web"},
-            )
-    if not ok:
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            await alerts_service.redrive(conn, alert_id, request[ACCOUNT].id)
+    except (NotFound, Conflict):
         return error_page(request, 404, "No such alert", "There is no such failed alert.")
-    from api.alerts import kick_delivery
-
-    await kick_delivery(request.app)
+    await alerts_service.kick_delivery(request.app)
     return redirect(f"/admin/deliveries?redriven={alert_id}")
 
 

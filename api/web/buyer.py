@@ -8,15 +8,21 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from api.briefs import enqueue_after_commit, publish_in_transaction
+from api.errors import ApiError
+from api.invitations import invite as invite_sellers
+from api.invitations import is_open
 from api.keys import LIVE, POOL
+from api.services import briefs as services
+from api.services.alerts import kick_delivery
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import audit
 from models import briefs as briefs_repo
+from models import categories as categories_repo
+from models import invitations as invitations_repo
 from models import matches as matches_repo
 from models.accounts import Account
-from models.types import CATEGORIES, Brief
+from models.types import Brief
 
 PREVIEW_SIZE = 10
 SHORTLIST_SIZE = 50
@@ -66,7 +72,7 @@ def _form_values(row: asyncpg.Record | dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _render_editor(
+async def _render_editor(
     request: web.Request,
     *,
     row: asyncpg.Record | None,
@@ -76,6 +82,8 @@ def _render_editor(
     status: int = 200,
     notice: str = "",
 ) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        categories = await categories_repo.list_all(conn)
     return render(
         request,
         "buyer/edit.html",
@@ -83,7 +91,7 @@ def _render_editor(
             "brief": row,
             "values": values,
             "errors": errors,
-            "categories": CATEGORIES,
+            "categories": categories,
             "preview": preview,
             "notice": notice,
         },
@@ -123,6 +131,17 @@ async def preview_items(
     ]
 
 
+async def _check_category(
+    request: web.Request, fields: dict[str, Any], errors: dict[str, str]
+) -> None:
+    """The chosen category must be in the marketplace's list (api.categories' rule)."""
+    category = fields.get("category") or ""
+    if category and "category" not in errors:
+        async with request.app[POOL].acquire() as conn:
+            if await categories_repo.unknown(conn, [category]):
+                errors["category"] = "choose a category from the list"
+
+
 @page("buyer")
 async def list_briefs(request: web.Request) -> web.StreamResponse:
     account = request[ACCOUNT]
@@ -133,7 +152,9 @@ async def list_briefs(request: web.Request) -> web.StreamResponse:
 
 @page("buyer")
 async def new_brief(request: web.Request) -> web.StreamResponse:
-    return _render_editor(request, row=None, values=_form_values(None), errors={}, preview=None)
+    return await _render_editor(
+        request, row=None, values=_form_values(None), errors={}, preview=None
+    )
 
 
 @page("buyer")
@@ -141,8 +162,9 @@ async def create_brief(request: web.Request) -> web.StreamResponse:
     account = request[ACCOUNT]
     form = request[FORM]
     fields, errors = forms.brief_fields(form, strict=False)
+    await _check_category(request, fields, errors)
     if errors:
-        return _render_editor(
+        return await _render_editor(
             request, row=None, values=form, errors=errors, preview=None, status=422
         )
     fields["organisation"] = account.organisation
@@ -162,12 +184,14 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
         if row is None:
             return _not_found(request)
         shortlist: list[dict[str, Any]] = []
+        invited: set[int] = set()
         if row["status"] != "draft":
             shortlist = await matches_repo.list_for_brief(conn, row["id"], SHORTLIST_SIZE)
+            invited = await invitations_repo.invited_ids(conn, row["id"])
     if row["status"] == "draft" and request[ACCOUNT].role == "buyer":
         notice = "Draft saved." if request.query.get("saved") else ""
         preview = await preview_items(request, dict(row), row["organisation"])
-        return _render_editor(
+        return await _render_editor(
             request, row=row, values=_form_values(row), errors={}, preview=preview, notice=notice
         )
     return render(
@@ -177,8 +201,20 @@ async def show_brief(request: web.Request) -> web.StreamResponse:
             "brief": row,
             "shortlist": shortlist,
             "published_now": bool(request.query.get("published")),
+            "invited": invited,
+            "can_invite": is_open(row),
+            "notice": _invited_notice(request.query.get("invited", "")),
         },
     )
+
+
+def _invited_notice(text: str) -> str:
+    if not text.isdigit() or len(text) > 4:
+        return ""
+    n = int(text)
+    if n == 0:
+        return "Those sellers were invited already."
+    return f"Invited {n} seller{'s' if n != 1 else ''}."
 
 
 @page("buyer", "admin")
@@ -189,9 +225,38 @@ async def shortlist_fragment(request: web.Request) -> web.StreamResponse:
         if row is None:
             return _not_found(request)
         items = await matches_repo.list_for_brief(conn, row["id"], SHORTLIST_SIZE)
+        invited = await invitations_repo.invited_ids(conn, row["id"])
     return render(
-        request, "buyer/_shortlist.html", {"items": items, "stored": True, "pending": not items}
+        request,
+        "buyer/_shortlist.html",
+        {"items": items, "stored": True, "pending": not items, "invited": invited,
+         "can_invite": is_open(row)},
     )
+
+
+@page("buyer", "admin")
+async def invite(request: web.Request) -> web.StreamResponse:
+    """The stored shortlist's "Invite" button: the ticked sellers (API rules, api.invitations)."""
+    brief_id = _brief_id(request)
+    if brief_id is None:
+        return _not_found(request)
+    raw = forms.values(request[FORM], "seller_id")
+    ids = [int(v) for v in raw if v.isdigit() and len(v) < 19]
+    if not ids or len(ids) != len(raw):
+        return error_page(request, 422, "Nobody to invite", "Tick at least one seller to invite.")
+    account = request[ACCOUNT]
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            row = await briefs_repo.get(conn, brief_id, for_update=True)
+            if not _owned(account, row):
+                return _not_found(request)
+            assert row is not None
+            result = await invite_sellers(conn, row, ids, account.id, via="web")
+    except ApiError as exc:
+        return error_page(request, exc.status, "Not invited", exc.message)
+    if result["alerted"]:
+        await kick_delivery(request.app)
+    return redirect(f"/buyer/briefs/{brief_id}?invited={len(result['invited'])}")
 
 
 async def _load_draft(
@@ -218,6 +283,7 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     publishing = forms.text(form, "action") == "publish"
     fields, errors = forms.brief_fields(form, strict=publishing)
+    await _check_category(request, fields, errors)
     published: tuple[int, list[Any]] | None = None  # (outbox id, job args)
     async with request.app[POOL].acquire() as conn:
         async with conn.transaction():
@@ -225,7 +291,7 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
             if failure is not None:
                 return failure
             if errors:
-                return _render_editor(
+                return await _render_editor(
                     request, row=row, values=form, errors=errors, preview=None, status=422
                 )
             await briefs_repo.update(conn, brief_id, fields)
@@ -234,12 +300,10 @@ async def save_or_publish(request: web.Request) -> web.StreamResponse:
                 entity_id=brief_id, data={"via": "web"},
             )
             if publishing:
-                _, outbox_id, args = await publish_in_transaction(
-                    conn, brief_id, account.id, via="web"
-                )
+                _, outbox_id, args = await services.publish(conn, brief_id, account.id)
                 published = (outbox_id, args)
     if published is not None:
-        await enqueue_after_commit(request.app, *published)
+        await services.enqueue_after_commit(request.app, *published)
         return redirect(f"/buyer/briefs/{brief_id}?published=1")
     return redirect(f"/buyer/briefs/{brief_id}?saved=1")
 

@@ -69,6 +69,29 @@ def top_terms(explanation: Any) -> list[str]:
     return out
 
 
+def duration(seconds: Any) -> str:
+    """A median time in words a reader can compare: 0.4 s, 12 s, 3.5 min, 2.0 h, 1.5 days."""
+    if seconds is None:
+        return "–"
+    s = float(seconds)
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def share(value: Any) -> str:
+    """A share (0..1) as a percentage with one decimal; "–" when there is nothing to divide."""
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:.1f}%"
+
+
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
@@ -81,4 +104,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "summary": summary,
     "top_terms": top_terms,
     "pretty": pretty,
+    "duration": duration,
+    "share": share,
 }

@@ -77,7 +77,7 @@ def brief_fields(
 ) -> tuple[dict[str, Any], Errors]:
     """Brief form -> models.briefs fields, validated with the API's own body model; drafts
     validate loosely (a title is enough), publishing with the API's `publish_problems`."""
-    from api.briefs import BriefDraft, BriefPreviewIn, publish_problems
+    from api.services.briefs import BriefDraft, BriefPreviewIn, publish_problems
 
     errors: Errors = {}
     raw: dict[str, Any] = {
@@ -104,7 +104,7 @@ def brief_fields(
 
 def preference_fields(form: dict[str, Any]) -> tuple[dict[str, Any], Errors]:
     """Alert settings form -> models.preferences columns, validated with the API's model."""
-    from api.alerts import PreferencesIn
+    from api.services.alerts import PreferencesIn
 
     errors: Errors = {}
     raw: dict[str, Any] = {

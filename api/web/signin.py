@@ -24,11 +24,21 @@ from models import accounts
 
 
 def _safe_next(value: str) -> str:
-    """Only same-site paths: an open redirect after sign-in would help phishing."""
-    parts = urlsplit(value)
-    if value.startswith("/") and not value.startswith("//") and not parts.netloc:
-        return value
-    return ""
+    """Only a local path: an open redirect after sign-in would help phishing. Browsers read a
+    backslash as a slash (`/\\evil.example` is `//evil.example`) and drop tabs and newlines
+    from URLs, so anything but printable ASCII is refused, and so is a second leading slash or
+    backslash; a CR or LF would also break the Location header."""
+    if not value.startswith("/") or value[1:2] in ("/", "\\"):
+        return ""
+    if not all("\x21" <= c <= "\x7e" for c in value) or "\\" in value:
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    if parts.scheme or parts.netloc:
+        return ""
+    return value
 
 
 def _render(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:

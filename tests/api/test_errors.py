@@ -56,7 +56,7 @@ async def test_oversized_body_is_413(client: TestClient, admin: dict[str, str]) 
 async def test_validation_names_the_fields(client: TestClient, admin: dict[str, str]) -> None:
     body = {
         "name": "",  # too short
-        "categories": ["not-a-lot"],  # invalid enum
+        "categories": ["not a lot!"],  # not a category id
         "day_rate": "lots",  # wrong type
         "colour": "blue",  # unknown field
         "skills": ["ok"] * 101,  # list too long

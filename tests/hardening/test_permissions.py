@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from models import accounts, briefs
+from models import accounts, briefs, categories, claims
 from tests.api.factories import make_brief
 from tests.hardening.conftest import ROLES, Serve, World
 
@@ -25,7 +25,8 @@ A, ADM, B, OB, S, OS = ROLES  # anonymous, admin, buyer, other_buyer, seller, ot
 
 # Targets: {seller} is the seller role's own company, {draft}/{published} briefs of the buyer
 # role, {token} one of the buyer role's tokens, {alert} a failed alert, {version} a rules version,
-# {missing} an id that exists nowhere.
+# {missing} an id that exists nowhere, {category} a new category, {claim} a pending claim of the
+# seller role's company.
 #                                                     anon admin buyer o.buy seller o.sel
 MATRIX: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST /api/v1/tokens":                              (401, 201, 403, 403, 403, 403),
@@ -60,6 +61,18 @@ MATRIX: dict[str, tuple[int, int, int, int, int, int]] = {
     "POST /api/v1/rules/{version}/activate":            (401, 200, 403, 403, 403, 403),
     "POST /api/v1/rules/preview":                       (401, 200, 403, 403, 403, 403),
     "GET /api/v1/audit-events":                         (401, 200, 403, 403, 403, 403),
+    "GET /api/v1/categories":                           (401, 200, 200, 200, 200, 200),
+    "GET /api/v1/categories/{category}":                (401, 200, 200, 200, 200, 200),
+    "POST /api/v1/categories":                          (401, 201, 403, 403, 403, 403),
+    "PUT /api/v1/categories/{category}":                (401, 200, 403, 403, 403, 403),
+    "DELETE /api/v1/categories/{category}":             (401, 204, 403, 403, 403, 403),
+    "GET /api/v1/claims":                               (401, 200, 403, 403, 403, 403),
+    "GET /api/v1/sellers/{seller}/claims":              (401, 200, 403, 403, 200, 403),
+    "POST /api/v1/sellers/{seller}/claims/{claim}/approve": (401, 200, 403, 403, 403, 403),
+    "POST /api/v1/sellers/{seller}/claims/{claim}/reject":  (401, 200, 403, 403, 403, 403),
+    "GET /api/v1/outcomes":                             (401, 200, 403, 403, 403, 403),
+    # Nothing recorded yet to fit on: the admin is told so (422).
+    "POST /api/v1/outcomes/fit":                        (401, 422, 403, 403, 403, 403),
     "GET /api/v1/openapi.json":                         (200, 200, 200, 200, 200, 200),
     "GET /health":                                      (200, 200, 200, 200, 200, 200),
     "GET /health/live":                                 (200, 200, 200, 200, 200, 200),
@@ -92,6 +105,9 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
         "POST /api/v1/rules": {"rules": {}, "note": "matrix"},
         "POST /api/v1/rules/{version}/activate": {"note": "matrix"},
         "POST /api/v1/rules/preview": {"rules": {}, "briefs": 5},
+        "POST /api/v1/categories": {"id": f"new-{unique}", "label": "New category"},
+        "PUT /api/v1/categories/{category}": {"label": "Renamed category"},
+        "POST /api/v1/outcomes/fit": {},
     }
     return bodies.get(f"{method} {path}")
 
@@ -122,6 +138,25 @@ async def _alert(world: World) -> int:
         ))
 
 
+async def _category(world: World) -> str:
+    category_id = f"matrix-{uuid.uuid4().hex[:8]}"
+    async with world.pool.acquire() as conn:
+        await categories.create(conn, category_id, "Matrix category", None)
+    return category_id
+
+
+async def _claim(world: World) -> int:
+    """A pending claim of the seller role's company."""
+    async with world.pool.acquire() as conn:
+        row = await claims.create(conn, world.ids["seller"], "category",
+                                  {"category": "digital-specialists"}, None)
+        if row is None:  # the same claim is pending already
+            return int(await conn.fetchval(
+                "SELECT id FROM seller_claims WHERE seller_id = $1 AND status = 'pending'",
+                world.ids["seller"]))
+        return int(row["id"])
+
+
 async def _fixed(key: str, world: World) -> int:
     return world.ids[key]
 
@@ -130,7 +165,9 @@ async def _missing(world: World) -> int:
     return 987_654_321
 
 
-TARGETS: dict[str, Callable[[World], Awaitable[int]]] = {
+TARGETS: dict[str, Callable[[World], Awaitable[int | str]]] = {
+    "category": _category,
+    "claim": _claim,
     "draft": _draft,
     "published": _published,
     "token": _token,

@@ -28,6 +28,20 @@ REFUSED = [
     "http://localhost./", "http://user:secret@93.184.215.14/", "ftp://93.184.215.14/x",
     "file:///etc/passwd", "http:///nohost", "http://93.184.215.14:99999/",
 ]
+# IPv6 forms that carry an IPv4 address are judged by it; site-local is private space.
+TRANSITION_FORMS = [
+    "http://[::127.0.0.1]/", "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::a00:1]/",
+    "http://[64:ff9b:1::a9fe:a9fe]/", "http://[2002:7f00:1::]/", "http://[2002:a00:1::1]/",
+    "http://[fec0::1]/", "http://[::ffff:0:7f00:1]/",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo, client 127.0.0.1
+    "http://[2606:4700::5efe:7f00:1]/",  # ISATAP interface id around 127.0.0.1
+]
+# Never deliverable as typed: refused at save with the encoded form to use instead.
+UNENCODED = [
+    "https://93.184.215.14/a b", "https://hooks.example.invalid/caf\u00e9",
+    "https://b\u00fccher.example.invalid/hook", "https://93.184.215.14/x\u2028y",
+    "https://93.184.215.14/x\ty", " https://93.184.215.14/x", "https://93.184.215.14/\u00a0",
+]
 ACCEPTED = ["https://93.184.215.14/hook", "http://[2606:2800:220:1::]/x",
             "https://hooks.example.invalid/never-resolves"]
 
@@ -36,6 +50,26 @@ ACCEPTED = ["https://93.184.215.14/hook", "http://[2606:2800:220:1::]/x",
 async def test_netguard_refuses_private_and_malformed_targets(url: str) -> None:
     with pytest.raises(UnsafeUrl):
         await check_webhook_target(url, allow_private=False)
+
+
+@pytest.mark.parametrize("url", TRANSITION_FORMS)
+async def test_netguard_judges_ipv6_transition_forms_by_their_ipv4_address(url: str) -> None:
+    with pytest.raises(UnsafeUrl, match="non-public"):
+        await check_webhook_target(url, allow_private=False)
+
+
+@pytest.mark.parametrize("url", UNENCODED)
+async def test_netguard_refuses_urls_that_would_fail_every_send(url: str) -> None:
+    with pytest.raises(UnsafeUrl) as info:
+        await check_webhook_target(url, allow_private=True)
+    if "\u00fc" in url:  # the host's IDNA form is suggested
+        assert "https://xn--bcher-kva.example.invalid/hook" in str(info.value)
+
+
+def test_public_transition_forms_stay_public() -> None:
+    for address in ("64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8", "8.8.8.8",
+                    "2606:2800:220:1::"):
+        assert is_public_address(address), address
 
 
 @pytest.mark.parametrize("url", ACCEPTED)
@@ -60,6 +94,10 @@ async def test_api_refuses_private_webhooks_at_save_time(serve: Serve) -> None:
             assert r.status == 422, hook
             details = (await r.json())["error"]["details"]
             assert [d["field"] for d in details] == ["webhook_url"], hook
+        for hook in [*TRANSITION_FORMS, *UNENCODED]:
+            r = await http.put(url, json={"frequency": "instant", "webhook_url": hook,
+                                          "webhook_secret": "s" * 20}, headers=h)
+            assert r.status == 422, hook
         r = await http.put(url, json={"frequency": "instant", "webhook_url": ACCEPTED[0],
                                       "webhook_secret": "s" * 20}, headers=h)
         assert r.status == 200
@@ -69,6 +107,47 @@ async def test_api_refuses_private_webhooks_at_save_time(serve: Serve) -> None:
                                       "webhook_secret": "s" * 20},
                            headers=world.headers("seller"))
         assert r.status == 200  # tests and local demos only
+
+
+async def test_api_requires_a_secret_for_a_webhook(serve: Serve) -> None:
+    async with serve(webhook_allow_private=True) as world, aiohttp.ClientSession() as http:
+        url = world.url(f"/api/v1/sellers/{world.ids['seller']}/alert-preferences")
+        h = world.headers("seller")
+        hook = {"frequency": "instant", "webhook_url": "http://127.0.0.1:9/hook"}
+        for body in (hook, {**hook, "webhook_secret": None}):
+            r = await http.put(url, json=body, headers=h)
+            assert r.status == 422, body
+            details = (await r.json())["error"]["details"]
+            assert [d["field"] for d in details] == ["webhook_secret"]
+        r = await http.put(url, json={**hook, "webhook_secret": "s" * 20}, headers=h)
+        assert r.status == 200 and (await r.json())["webhook_secret_set"] is True
+        r = await http.put(url, json=hook, headers=h)  # omitted: the stored secret is kept
+        assert r.status == 200 and (await r.json())["webhook_secret_set"] is True
+        r = await http.put(url, json={**hook, "webhook_secret": None}, headers=h)
+        assert r.status == 422  # clearing the secret of a webhook
+
+
+async def test_a_webhook_without_a_secret_is_sent_unsigned() -> None:
+    """Rows saved before secrets were required: no signature under an empty key."""
+    seen: list[dict[str, str]] = []
+    app = web.Application()
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(text="ok")
+
+    app.router.add_post("/hook", hook)
+    async with receiver(app) as (port, _):
+        session = delivery.make_http_client(CONFIG, allow_private=True)
+        try:
+            for secret in (None, "", "s" * 20):
+                alert = {"id": 7, "webhook_url": f"http://127.0.0.1:{port}/hook",
+                         "webhook_secret": secret}
+                await send_webhook(session, alert, b"{}", config=CONFIG, allow_private=True)
+        finally:
+            await session.close()
+    assert ["X-Marketplace-Signature" in h for h in seen] == [False, False, True]
+    assert all(h["Idempotency-Key"] == "7" for h in seen)
 
 
 # ---- send time (workers.delivery, owned by WORKERS; checked here against a real receiver) ----

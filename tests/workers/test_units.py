@@ -1,4 +1,5 @@
-"""Pure pieces: who gets an alert, backoff, signatures, unsubscribe tokens, address guard."""
+"""Pure pieces: who gets an alert, backoff, signatures, address guard (signed links:
+test_links.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from workers.delivery import (
 )
 from workers.filters import allows, channel_for, retry_delay
 from workers.http1 import Http1Client, RefusedAddress
-from workers.unsubscribe import make_token, signing_key, verify_token
 
 BRIEF = Brief(
     id=1,
@@ -93,22 +93,6 @@ def test_signature_round_trip() -> None:
     assert not verify_signature("k", "garbage", body)
 
 
-def test_unsubscribe_tokens() -> None:
-    key = signing_key("secret", None)
-    token = make_token(key, 42)
-    assert verify_token(key, token) == 42
-    other = make_token(key, 43)
-    # The MAC of one seller does not work for another: no replay against someone else.
-    assert verify_token(key, "43." + token.split(".")[1]) is None
-    assert verify_token(key, other) == 43
-    assert verify_token(signing_key("other", None), token) is None
-    for bad in ("", "42", "x.y", "42.", "-1.00", "4" * 40 + ".aa"):
-        assert verify_token(key, bad) is None
-    # Without a secret key, every process sharing the database URL derives the same key.
-    assert signing_key(None, "postgresql://a") == signing_key(None, "postgresql://a")
-    assert signing_key(None, "postgresql://a") != signing_key(None, "postgresql://b")
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -117,6 +101,11 @@ def test_unsubscribe_tokens() -> None:
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/x",
         "http://[::ffff:127.0.0.1]/x",
+        # IPv6 forms carrying a private IPv4 address, and site-local: the save-time policy.
+        "http://[::127.0.0.1]/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[2002:7f00:1::]/x",
+        "http://[fec0::1]/x",
         "http://localhost:8080/x",
         "ftp://example.com/x",
         "http:///x",
@@ -141,3 +130,17 @@ async def test_names_resolving_to_private_addresses_refused() -> None:
             await client.post("http://localhost:9/x", b"{}", {})
     finally:
         await client.close()
+
+
+def test_the_stored_shortlist_is_the_best_n_and_every_alerted_match() -> None:
+    from matcher import Match, Rules
+    from workers.jobs import _kept
+
+    # 40 matches, best first: scores 0.80, 0.78, ... (2 points apart).
+    matches = [Match(seller_id=i, score=round(0.8 - 0.02 * (i - 1), 2), rank=i)
+               for i in range(1, 41)]
+    rules = Rules(shortlist_size=5, alert_threshold=0.5)
+    kept = _kept(matches, rules)
+    # Ranks 1-5 are the shortlist; scores down to 0.50 (rank 16) are alerted, so stored too.
+    assert [m.rank for m in kept] == list(range(1, 17))
+    assert _kept(matches, Rules(shortlist_size=25, alert_threshold=0.99)) == matches[:25]

@@ -22,7 +22,7 @@ from tests.workers.conftest import (
     worker_config,
 )
 from workers.enqueue import create_queue, enqueue_outbox
-from workers.unsubscribe import verify_token
+from workers.links import Links
 
 
 async def test_publish_to_delivery(clean_db, pool: asyncpg.Pool, sink: Sink, smtp: Smtp) -> None:
@@ -94,7 +94,7 @@ async def test_publish_to_delivery(clean_db, pool: asyncpg.Pool, sink: Sink, smt
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = msg["List-Unsubscribe"].strip("<>")
     assert link.startswith("http://marketplace.test/unsubscribe/")
-    assert verify_token(SECRET_KEY, link.rsplit("/", 1)[1]) == mail
+    assert Links(SECRET_KEY).verify_unsubscribe(link.rsplit("/", 1)[1]) == mail
     text = msg.get_content()
     assert "Python data pipeline on AWS" in text and "Why you:" in text
 
