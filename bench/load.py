@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import resource
 import sys
 import time
 from collections import Counter, defaultdict
@@ -98,9 +100,60 @@ async def seed_published(
     return owned
 
 
+async def api_pids(base: str, processes: int) -> list[int]:
+    """The API processes' ids (each answers /health/ready with its own; connections are dealt
+    in turn, so fresh connections reach them all)."""
+    pids: set[int] = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        for _ in range(50 * processes):
+            async with http.get(f"{base}/health/ready") as r:
+                pids.add((await r.json())["checks"]["index"]["pid"])
+            if len(pids) >= processes:
+                break
+    return sorted(pids)
+
+
+class CpuMeter:
+    """CPU seconds over the measured window: this process (the load generator), the API
+    processes, and the whole machine (the rest is PostgreSQL, Valkey and anything else)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        import psutil
+
+        self.procs = [psutil.Process(pid) for pid in pids]
+        self.psutil = psutil
+
+    def _now(self) -> tuple[float, float, float, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        api = sum(sum(p.cpu_times()[:2]) for p in self.procs)
+        machine = self.psutil.cpu_times()
+        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        return time.perf_counter(), own.ru_utime + own.ru_stime, api, busy
+
+    def start(self) -> None:
+        self.first = self._now()
+
+    def stop(self) -> dict[str, float]:
+        t, gen, api, busy = (b - a for a, b in zip(self.first, self._now(), strict=True))
+        return {"cores": float(self.psutil.cpu_count() or 1),
+                "load_generator_cores": round(gen / t, 2), "api_cores": round(api / t, 2),
+                "machine_busy_cores": round(busy / t, 2)}
+
+
+async def profile(pids: list[int], seconds: float, folder: str) -> list[asyncio.subprocess.Process]:
+    """py-spy sampling each API process for the measured window (raw collapsed stacks)."""
+    os.makedirs(folder, exist_ok=True)
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return [await asyncio.create_subprocess_exec(
+        spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+        "--format", "raw", "--nonblocking", "--output", os.path.join(folder, f"api-{pid}.txt"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL) for pid in pids]
+
+
 async def load(
     base: str, tokens: list[str], owned: dict[int, list[int]], briefs: list[Brief],
     clients: int, duration: float, warmup: float, seed: int,
+    meter: CpuMeter | None = None, spy_folder: str | None = None,
 ) -> dict[str, Any]:
     bodies = [orjson.dumps(draft_body(b)) for b in briefs]
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -151,10 +204,17 @@ async def load(
 
         warm_until = time.perf_counter() + warmup
         await asyncio.gather(*(client(i, warm_until, False) for i in range(clients)))
+        spies = (await profile([p.pid for p in meter.procs], duration, spy_folder)
+                 if meter is not None and spy_folder else [])
+        if meter is not None:
+            meter.start()
         started = time.perf_counter()
         until = started + duration
         await asyncio.gather(*(client(i, until, True) for i in range(clients)))
         elapsed = time.perf_counter() - started
+        cpu = meter.stop() if meter is not None else {}
+        for spy in spies:
+            await spy.wait()
     per_kind: dict[str, dict[str, Any]] = {}
     for kind in ("shortlist", "preview", "create", "publish"):
         ordered = sorted(latencies[kind])
@@ -169,6 +229,7 @@ async def load(
         }
     total = sum(k["requests"] for k in per_kind.values())
     return {
+        "cpu": cpu,
         "seconds": round(elapsed, 2),
         "requests": total,
         "requests_per_s": round(total / elapsed, 1),
@@ -180,14 +241,17 @@ async def load(
 async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, Any]:
     tokens = await prepare(dsn, args.sellers, args.seed)
     briefs = load_briefs()
-    async with api_service(dsn, redis_url, args.processes, args.ready_timeout) as (base, ready_s):
+    async with api_service(dsn, redis_url, args.processes, args.ready_timeout,
+                           server=args.server) as (base, ready_s):
         async with aiohttp.ClientSession() as session:
             owned = await seed_published(session, base, dsn, tokens, briefs)
         print(f"[load] server ready in {ready_s:.1f} s; {args.clients} clients for"
               f" {args.duration:.0f} s", file=sys.stderr)
+        meter = CpuMeter(await api_pids(base, args.processes))
         result = await load(base, tokens, owned, briefs, args.clients, args.duration,
-                            args.warmup, args.seed or DEFAULT_SEED)
+                            args.warmup, args.seed or DEFAULT_SEED, meter, args.py_spy)
     result.update(sellers=args.sellers, clients=args.clients, processes=args.processes,
+                  server=args.server,
                   server_ready_s=round(ready_s, 2))
     return result
 
@@ -195,7 +259,8 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
 def render(r: dict[str, Any]) -> str:
     lines = [
         f"mixed load · {r['sellers']:,} sellers · {r['clients']} clients"
-        f" · {r.get('processes', 1)} API process(es) · {r['seconds']} s"
+        f" · {r.get('processes', 1)} API process(es)"
+        f" ({r.get('server', 'marketplace')}) · {r['seconds']} s"
         f" · loopback · server ready in {r['server_ready_s']} s",
         f"{'kind':<10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
     ]
@@ -204,6 +269,11 @@ def render(r: dict[str, Any]) -> str:
                      f"{k['p50_ms']!s:>9}{k['p99_ms']!s:>9}{k['errors']:>8}")
     lines.append(f"{'total':<10}{r['requests']:>10}{r['requests_per_s']:>9}{'':>18}"
                  f"{r['errors']:>8}")
+    cpu = r.get("cpu")
+    if cpu:
+        lines.append(f"CPU (cores of {cpu['cores']:.0f}): load generator "
+                     f"{cpu['load_generator_cores']}, API processes {cpu['api_cores']}, whole "
+                     f"machine {cpu['machine_busy_cores']} (the rest: PostgreSQL, Valkey, others)")
     bad = {kind: k["statuses"] for kind, k in r["kinds"].items() if k["errors"]}
     if bad:
         lines.append(f"statuses with errors: {bad}")
@@ -222,7 +292,13 @@ def main(argv: list[str] | None = None) -> int:
                         " --processes K)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--server", choices=["marketplace", "gunicorn"], default="marketplace",
+                        help="marketplace serve --processes K (default), or gunicorn's aiohttp"
+                        " worker with K workers (bench/gunicorn_app.py)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--py-spy", metavar="DIR",
+                        help="sample every API process with py-spy during the measured window"
+                        " (raw collapsed stacks into DIR; needs py-spy installed)")
     args = parser.parse_args(argv)
     with service_urls() as (dsn, redis_url):
         result = asyncio.run(run(args, dsn, redis_url))

@@ -54,6 +54,8 @@ class EngineResult:
     p99_ms: float
     samples: int
     note: str = ""
+    snapshot_bytes: int = 0  # ours: the index snapshot file (mapped once per host)
+    snapshot_ready_s: float | None = None  # ours: a fresh process, snapshot to first match
 
 
 @dataclass
@@ -109,6 +111,7 @@ def bench_ours(sellers: Sequence[Seller], briefs: Sequence[Brief], samples: int)
                 raise RuntimeError("a match came without its explanation")
     lat = _latencies("ours", briefs, lambda b: matcher.match(b, top_k=TOP_K), samples)
     n_hits = statistics.mean(len(f) for f in found)
+    snapshot_bytes, snapshot_ready = _snapshot_start(matcher)
     # Memory: a second fit under tracemalloc (which slows it down, hence not the timed one);
     # what stays allocated after fit, with the sellers already in memory, is the index.
     gc.collect()
@@ -123,7 +126,33 @@ def bench_ours(sellers: Sequence[Seller], briefs: Sequence[Brief], samples: int)
         "ours (Matcher)", build, retained / len(seller_list),
         "tracemalloc: heap retained by fit", _percentile(lat, 0.5), _percentile(lat, 0.99),
         len(lat), f"filters+boosts+explanations, {n_hits:.0f} hits/brief",
+        snapshot_bytes, snapshot_ready,
     )
+
+
+def _snapshot_start(matcher: Any) -> tuple[int, float]:
+    """(snapshot file bytes, seconds from spawning a fresh process to its first answered
+    match from that snapshot): the start of every API process and worker but the first."""
+    import subprocess
+
+    from matcher import snapshot as snapshots
+
+    folder = tempfile.mkdtemp(prefix="bench-ours-snapshot-")
+    try:
+        path = os.path.join(folder, "sellers.idx")
+        size = snapshots.save(matcher.index_, path, {"sellers": len(matcher)})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.shared_index", "--child", path, "--spawned",
+             repr(time.time())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        proc.stdin.close()
+        proc.wait(60)
+        if not line:
+            raise RuntimeError("the snapshot process exited without answering")
+        return size, float(orjson.loads(line)["ready_s"])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ peers
@@ -201,7 +230,7 @@ async def bench_live(dsn: str, sellers: Sequence[Seller], briefs: Sequence[Brief
     if not live:
         result.edit_note = "skipped: workers.live_index (LiveMatcher) is missing"
     snapshot_dir = tempfile.mkdtemp(prefix="bench-snapshot-")
-    snapshot = os.path.join(snapshot_dir, "sellers.npz")
+    snapshot = os.path.join(snapshot_dir, "sellers.idx")
     if live:
         # A first start fits and writes the index snapshot (the cold start, timed too); the
         # measured start is the next one, from the snapshot validated against the database.
@@ -316,6 +345,11 @@ def render(results: list[SizeResult], n_briefs: int) -> str:
                 f"{e.p99_ms:>9.2f}{e.samples:>9}  {e.memory_method}; {e.note}"
             )
         ours = next((e for e in res.engines if e.engine.startswith("ours")), None)
+        if ours and ours.snapshot_ready_s is not None:
+            lines.append(
+                f"ours from its snapshot: file {ours.snapshot_bytes / res.n:,.0f} B/seller (mapped:"
+                f" one copy per host), a fresh process ready (loaded, first match answered) in"
+                f" {ours.snapshot_ready_s:.2f} s")
         if ours:
             for e in res.engines:
                 if e is ours:

@@ -151,7 +151,7 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
     token = await prepare(dsn, args.sellers, args.seed)
     modes = ["cached", "unique"] if args.mode == "both" else [args.mode]
     async with api_service(dsn, redis_url, args.processes, args.ready_timeout,
-                           args.server_logs) as (base, ready_s):
+                           args.server_logs, args.server) as (base, ready_s):
         runs = []
         for mode in modes:
             print(f"[preview] server ready in {ready_s:.1f} s; {mode}: {args.clients} clients"
@@ -159,6 +159,7 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
             runs.append(await load(base, token, load_briefs(), args.clients, args.duration,
                                    args.warmup, mode == "unique", args.seed or DEFAULT_SEED))
     return {"sellers": args.sellers, "clients": args.clients, "processes": args.processes,
+            "server": args.server,
             "server_ready_s": round(ready_s, 2), "runs": runs,
             "errors": sum(r["errors"] for r in runs)}
 
@@ -166,7 +167,8 @@ async def run(args: argparse.Namespace, dsn: str, redis_url: str) -> dict[str, A
 def render(r: dict[str, Any]) -> str:
     lines = [
         f"draft preview POST {PREVIEW} · {r['sellers']:,} sellers · {r['clients']} clients"
-        f" · {r['processes']} API process(es) · loopback · server ready in"
+        f" · {r['processes']} API process(es) ({r.get('server', 'marketplace')})"
+        f" · loopback · server ready in"
         f" {r['server_ready_s']} s",
         f"{'mode':<8}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}"
         f"{'errors':>8}{'seconds':>9}",
@@ -200,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                         " both (default): one after the other on the same server")
     parser.add_argument("--unique", action="store_true", help="same as --mode unique")
     parser.add_argument("--server-logs", action="store_true", help="show the server's logs")
+    parser.add_argument("--server", choices=["marketplace", "gunicorn"], default="marketplace",
+                        help="marketplace serve --processes K (default), or gunicorn's aiohttp"
+                        " worker with K workers (bench/gunicorn_app.py)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.unique:

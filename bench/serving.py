@@ -67,9 +67,12 @@ async def wait_all_ready(base: str, proc: Any, processes: int, limit: float,
 
 @contextlib.asynccontextmanager
 async def api_service(dsn: str, redis_url: str, processes: int, ready_timeout: float,
-                      show_logs: bool = False) -> AsyncIterator[tuple[str, float]]:
+                      show_logs: bool = False, server: str = "marketplace",
+                      ) -> AsyncIterator[tuple[str, float]]:
     """(base URL, seconds until ready) of `marketplace serve --processes K` on a free loopback
-    port, its index snapshot in a temporary folder; stopped (SIGINT) on exit."""
+    port, its index snapshot in a temporary folder; stopped (SIGINT) on exit. `server=
+    "gunicorn"`: the same API under gunicorn's aiohttp worker with K workers instead
+    (bench/gunicorn_app.py; the workers accept on the shared socket themselves)."""
     port = free_port(HOST)
     data_dir = tempfile.TemporaryDirectory(prefix="marketplace-bench-api-")
     env = {
@@ -82,14 +85,20 @@ async def api_service(dsn: str, redis_url: str, processes: int, ready_timeout: f
         "MARKETPLACE_RATE_LIMIT": os.environ.get("MARKETPLACE_RATE_LIMIT", "off"),
     }
     started = time.perf_counter()
+    if server == "gunicorn":
+        args = [str(Path(sys.executable).with_name("gunicorn")), "bench.gunicorn_app:app",
+                "--worker-class", "aiohttp.GunicornUVLoopWebWorker", "--workers",
+                str(processes), "--bind", f"{HOST}:{port}", "--graceful-timeout", "20",
+                "--timeout", "600"]
+    else:
+        args = [sys.executable, "-m", "marketplace.cli", "serve", "--no-migrate",
+                "--processes", str(processes)]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "marketplace.cli", "serve", "--no-migrate",
-        "--processes", str(processes), env=env,
-        stderr=None if show_logs else asyncio.subprocess.DEVNULL,
+        *args, env=env, stderr=None if show_logs else asyncio.subprocess.DEVNULL,
     )
     base = f"http://{HOST}:{port}"
     try:
-        snapshot = Path(data_dir.name) / "index" / "sellers.npz"
+        snapshot = Path(data_dir.name) / "index" / "sellers.idx"
         await wait_all_ready(base, proc, processes, ready_timeout, snapshot)
         yield base, time.perf_counter() - started
     finally:

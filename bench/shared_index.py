@@ -26,6 +26,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
@@ -38,23 +39,23 @@ def _percentile(values: list[float], q: float) -> float:
 
 def child(path: str, private: bool, spawned: float) -> None:
     """Load, match every brief once, report, then wait to be measured (until stdin closes)."""
-    import numpy as np
 
     from bench.corpus import load_briefs
     from matcher import Matcher
     from matcher import snapshot as snapshots
 
+    if private:
+        # What a process that reads (or fits) its own index holds: the file read into its own
+        # heap (no mapping: the page cache is not shared with it), every array a view of that.
+        def read_all(fileno: int, length: int, access: int = 0) -> bytearray:
+            buf = bytearray(os.fstat(fileno).st_size)
+            with os.fdopen(os.dup(fileno), "rb") as f:  # shares the offset: rewind
+                f.seek(0)
+                f.readinto(buf)
+            return buf
+
+        snapshots.mmap = SimpleNamespace(mmap=read_all, ACCESS_COPY=0)  # type: ignore[assignment]
     index = snapshots.load(path)[0]
-    if private:  # what a process that reads (or fits) its own index holds: copies
-        for name in ("data", "indices", "indptr"):
-            setattr(index.matrix, name, np.array(getattr(index.matrix, name)))
-        for name in (*snapshots._ROW_ARRAYS, "entry_sid", "entry_row"):
-            grow = getattr(index, name)
-            grow.data = np.array(grow.data)
-        index.cat_wins = np.array(index.cat_wins)
-        index._inv_order = np.array(index._inv_order)
-        index.row_of.base_ids = np.array(index.row_of.base_ids)
-        index.row_of.base_rows = np.array(index.row_of.base_rows)
     matcher = Matcher()
     matcher.index_ = index
     briefs = load_briefs()

@@ -8,6 +8,13 @@ changed since; otherwise (no snapshot, unreadable, other matcher code, too many 
 loading every seller and fitting in a thread, logged loudly. Every fit writes a new snapshot in
 the background (atomic rename). `ready` is False until an index is loaded; `match` waits for it.
 
+One index per host: the snapshot is mapped, not read (matcher/snapshot.py), so the processes
+that share a DATA_DIR (the API processes and the worker of a host) share one copy of the index
+in the page cache, each with only its own recent changes on top. A refit (periodic or after
+many changes) is done by one of them at a time (`RefitLock`); it writes a new snapshot and maps
+it, and the others notice the new file within a second and map it too, catching up on the
+sellers changed since from the database, instead of each fitting the same index again.
+
 A dedicated connection (live/listener.py) LISTENs on 'seller_changed' (payload: seller id)
 and 'rules_changed'; bursts are coalesced and applied incrementally (add, update, remove,
 with_rules) within a fraction of a second. A background refit (periodic, or after many
@@ -35,8 +42,10 @@ import numpy as np
 from live.listener import Listener
 from live.preview import PreviewCache
 from live.snapshots import (
+    RefitLock,
     SnapshotWriter,
     database_identity,
+    file_stamp,
     revision_diff,
     seller_revisions,
 )
@@ -119,6 +128,10 @@ class LiveMatcher:
         self._listen = Listener(dsn, self._on_notify, ping_seconds=ping_seconds)
         self.last_applied_at = 0.0
         self.refits = 0
+        # The snapshot file the current index is mapped from (or was written as); another
+        # process's newer snapshot differs from it.
+        self._stamp: tuple[int, int] | None = None
+        self.adopted = 0  # snapshots of other processes mapped after start
 
     # -- public -----------------------------------------------------------------------------
 
@@ -278,15 +291,20 @@ class LiveMatcher:
                 self._pending |= changed
                 self._rules_pending = self._rules_pending or rules_changed
                 self._wake.set()
+            if arrays is not None and self._snapshots is not None and self._ready.is_set():
+                # Serve from the file (shared with the host's other processes) rather than
+                # from this process's private copy of the same index.
+                await self._snapshots.flush()
+                await self.load_snapshot(instead="serving the index just fitted")
 
     async def flush_snapshot(self) -> None:
         """Wait until the snapshot being written (if any) is on disk."""
         if self._snapshots is not None:
             await self._snapshots.flush()
 
-    async def load_snapshot(self) -> bool:
+    async def load_snapshot(self, *, instead: str = "fitting instead") -> bool:
         """Load the persisted index and bring it up to date with the database; False (after
-        logging why) when it cannot be used and the caller must fit instead."""
+        logging why, and what happens `instead`) when it cannot be used."""
         path = self.snapshot_path
         if path is None:
             return False
@@ -294,21 +312,22 @@ class LiveMatcher:
         self._tracking = set()
         self._tracking_rules = False
         try:
+            stamp = file_stamp(path)
             try:
                 index, meta, extra = await asyncio.to_thread(snapshots.load, path)
                 old_ids, old_revs = extra["ids"], extra["revisions"]
             except FileNotFoundError:
-                log.warning("no index snapshot at %s: fitting from the database", path)
+                log.warning("no index snapshot at %s: %s", path, instead)
                 return False
             except (snapshots.SnapshotError, KeyError) as exc:
-                log.error("index snapshot unusable, fitting from the database instead: %s", exc)
+                log.error("index snapshot unusable (%s): %s", exc, instead)
                 return False
             loaded = time.perf_counter()
             async with self.pool.acquire() as conn:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     if meta.get("database") != await database_identity(conn):
                         log.error("index snapshot %s was written for another database:"
-                                  " fitting instead", path)
+                                  " %s", path, instead)
                         return False
                     version, rules = await load_rules(conn)
                     ids, revs = await seller_revisions(conn)
@@ -317,7 +336,7 @@ class LiveMatcher:
                     if len(changed) + len(gone) > limit:
                         log.warning(
                             "index snapshot %s is %d sellers behind the database (limit %d):"
-                            " fitting instead", path, len(changed) + len(gone), int(limit))
+                            " %s", path, len(changed) + len(gone), int(limit), instead)
                         return False
                     found = await sellers_repo.load_many(conn, changed) if changed else []
                     names = await sellers_repo.load_names(conn)
@@ -333,8 +352,8 @@ class LiveMatcher:
 
             await asyncio.to_thread(apply)
             if len(matcher) != len(ids):  # would be a bug: never serve it silently
-                log.error("index snapshot %s gave %d sellers, the database has %d: fitting",
-                          path, len(matcher), len(ids))
+                log.error("index snapshot %s gave %d sellers, the database has %d: %s",
+                          path, len(matcher), len(ids), instead)
                 return False
             async with self._lock:
                 self._matcher = matcher
@@ -344,6 +363,7 @@ class LiveMatcher:
                 self._changes_since_refit = len(changed) + len(gone)
                 self.generation += 1
                 self.source = "snapshot"
+                self._stamp = stamp
             self._pending |= tracked or set()
             if self._tracking_rules:
                 self._rules_pending = True
@@ -435,16 +455,48 @@ class LiveMatcher:
         """The LISTEN connection (tests read its server pid to kill it)."""
         return self._listen.connection
 
+    def _newer_snapshot(self) -> bool:
+        """Another process sharing the snapshot path wrote a new one since ours."""
+        if self.snapshot_path is None:
+            return False
+        stamp = file_stamp(self.snapshot_path)
+        return stamp is not None and stamp != self._stamp
+
+    async def _adopt(self) -> None:
+        """Map the snapshot another process of this host wrote (catching up from the database)."""
+        if await self.load_snapshot(instead="keeping the current index"):
+            self.adopted += 1
+        else:  # unusable (another code version, corrupt): remember it, do not retry each second
+            self._stamp = file_stamp(self.snapshot_path) if self.snapshot_path else None
+
     async def _refit_loop(self) -> None:
         last = time.monotonic()
+        lock = RefitLock(self.snapshot_path) if self.snapshot_path is not None else None
         while True:
             await asyncio.sleep(1.0)
-            due = time.monotonic() - last >= self.refit_seconds
-            if due or self._changes_since_refit >= self.refit_after_changes:
-                try:
+            try:
+                if self._newer_snapshot():
+                    await self._adopt()
+                    last = time.monotonic()
+                    continue
+                due = time.monotonic() - last >= self.refit_seconds
+                if not due and self._changes_since_refit < self.refit_after_changes:
+                    continue
+                if lock is None:
                     await self.refit()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("background refit failed; keeping the current index")
-                last = time.monotonic()
+                elif lock.acquire():
+                    try:
+                        # The holder before us may have just written one: map it instead.
+                        if self._newer_snapshot():
+                            await self._adopt()
+                        else:
+                            await self.refit()
+                    finally:
+                        lock.release()
+                else:
+                    continue  # another process refits; its snapshot will be mapped here
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background refit failed; keeping the current index")
+            last = time.monotonic()

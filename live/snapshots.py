@@ -49,7 +49,46 @@ def revision_diff(old_ids: np.ndarray, old_revs: np.ndarray, ids: np.ndarray, re
 
 
 def default_snapshot_path(data_dir: str | os.PathLike[str] | None) -> Path | None:
-    return Path(data_dir) / "index" / "sellers.npz" if data_dir else None
+    return Path(data_dir) / "index" / "sellers.idx" if data_dir else None
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, modification time) of the snapshot file, None when there is none: a new
+    snapshot is a new file renamed into place, so either changes when one is written."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+class RefitLock:
+    """One refit at a time among the processes sharing a snapshot (those of one host, with one
+    DATA_DIR): an exclusive `flock` on a file beside it, never waited for. The others map the
+    snapshot the holder writes instead of fitting the same index themselves. The kernel drops
+    the lock when its holder dies, so a crashed refit never blocks the next one."""
+
+    def __init__(self, snapshot: Path) -> None:
+        self.path = snapshot.with_name(snapshot.name + ".refit-lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
 
 
 class SnapshotWriter:

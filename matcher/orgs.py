@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +33,9 @@ class OrgIndex:
         self.rows = RowLists()  # org id -> seller rows, once per piece of work
         self.df: Counter[str] = Counter()
         self._matrix: sp.csr_matrix | None = None
+        # name -> `similar(name)`: explanations ask it for every returned row of a brief.
+        # Depends only on the organisations known, so it is emptied when one is added.
+        self._similar: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._vocab: dict[str, int] = {}
 
     def add(self, name: str, row: int) -> None:
@@ -47,6 +51,7 @@ class OrgIndex:
             self.df.update(counts.keys())
             self.rows.new_key()
             self._matrix = None  # IDF changed: rebuilt lazily (small)
+            self._similar = {}
         self.rows.append(oid, row)
 
     def _build(self) -> sp.csr_matrix:
@@ -72,7 +77,16 @@ class OrgIndex:
 
     def similar(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(org ids, cosine similarity) of known organisations like `name`; the same
-        organisation (one normalised name, or one's name the other's acronym) scores 1."""
+        organisation (one normalised name, or one's name the other's acronym) scores 1.
+        Remembered for the last few names (the arrays are shared: read them only)."""
+        found = self._similar.get(name)
+        if found is None:
+            if len(self._similar) >= 64:
+                self._similar.clear()
+            found = self._similar[name] = self._similar_uncached(name)
+        return found
+
+    def _similar_uncached(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if not self.names:
             return np.empty(0, np.int64), np.empty(0)
         matrix = self._build()
@@ -108,18 +122,19 @@ class OrgIndex:
 _JOINERS = frozenset({"and", "of", "for", "the", "in", "on", "to"})
 
 
-def acronyms(key: str) -> set[str]:
+@lru_cache(maxsize=50_000)  # explanations ask it for every buyer of every returned row
+def acronyms(key: str) -> frozenset[str]:
     """Acronyms a normalised name is written as: "department for work and pension" -> "dwp",
     "ministry of justice" -> "moj" (joining words kept) and "mj", "hm revenue and custom" ->
     "hmrc" (a short leading word kept whole), "hrc"."""
     words = key.split()
     if len(words) < 2:
-        return set()
+        return frozenset()
     content = [w for w in words if w not in _JOINERS]
     out = {"".join(w[0] for w in words), "".join(w[0] for w in content)}
     if content and len(content[0]) <= 3:
         out.add(content[0] + "".join(w[0] for w in content[1:]))
-    return {a for a in out if len(a) >= 2}
+    return frozenset(a for a in out if len(a) >= 2)
 
 
 def same_org(a: str, b: str) -> bool:

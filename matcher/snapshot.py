@@ -232,7 +232,13 @@ def _map(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str,
             raise SnapshotError(f"truncated snapshot {path}: {size} bytes, {end} expected")
         # ACCESS_COPY = MAP_PRIVATE: pages come from the shared page cache until this process
         # writes one (then that page alone becomes its own); the file itself never changes.
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if size else b""
+        buf: mmap.mmap | bytes = b""
+        if size:
+            buf = mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            if hasattr(mmap, "MADV_WILLNEED"):
+                # Read ahead now (the kernel, in the background) rather than fault page by page
+                # through the first matches; nothing to do when the page cache has it already.
+                mapped.madvise(mmap.MADV_WILLNEED)
     for name, (dtype, shape, offset) in table.items():
         count = int(np.prod(shape, dtype=np.int64))
         arrays[name] = np.frombuffer(buf, np.dtype(dtype), count,

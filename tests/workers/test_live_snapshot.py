@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from live import LiveMatcher, revision_diff
+from live.snapshots import RefitLock
 from matcher import Matcher
 from matcher import snapshot as snapshots
 from models import sellers as sellers_repo
@@ -39,7 +40,7 @@ async def _first_live(pool: asyncpg.Pool, dsn: str, path: Path) -> None:
 
 async def test_starts_from_snapshot_and_applies_changes(clean_db, pool: asyncpg.Pool,
                                                         tmp_path: Path) -> None:
-    path = tmp_path / "index" / "sellers.npz"
+    path = tmp_path / "index" / "sellers.idx"
     async with pool.acquire() as conn:
         ids = [await make_seller(conn, f"Seller {i}", None) for i in range(40)]
         edited = ids[3]
@@ -81,7 +82,7 @@ async def test_starts_from_snapshot_and_applies_changes(clean_db, pool: asyncpg.
 
 async def test_change_during_start_is_not_missed(clean_db, pool: asyncpg.Pool,
                                                  tmp_path: Path) -> None:
-    path = tmp_path / "sellers.npz"
+    path = tmp_path / "sellers.idx"
     async with pool.acquire() as conn:
         for i in range(10):
             await make_seller(conn, f"Seller {i}", None)
@@ -105,7 +106,7 @@ async def test_change_during_start_is_not_missed(clean_db, pool: asyncpg.Pool,
 async def test_unusable_snapshot_means_a_logged_fit(clean_db, pool: asyncpg.Pool,
                                                     tmp_path: Path, damage: str,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "sellers.npz"
+    path = tmp_path / "sellers.idx"
     async with pool.acquire() as conn:
         k8s = await make_seller(conn, "Cluster Ltd", None, **K8S)
     await _first_live(pool, clean_db.database_url, path)
@@ -137,7 +138,7 @@ async def test_snapshot_of_other_code_is_refused(tmp_path: Path,
     from tests.workers.conftest import SELLER_TEXT
 
     index = Matcher().fit([Seller(id=1, name="A", summary=SELLER_TEXT)]).index_
-    path = tmp_path / "s.npz"
+    path = tmp_path / "s.idx"
     snapshots.save(index, path, {})
     monkeypatch.setattr(snapshots, "FINGERPRINT", "changed")
     with pytest.raises(snapshots.SnapshotError):
@@ -148,3 +149,58 @@ def test_revision_diff() -> None:
     old_ids, old_revs = np.array([1, 2, 3, 5]), np.array([10, 11, 12, 13])
     ids, revs = np.array([1, 3, 4, 5]), np.array([10, 20, 21, 13])
     assert revision_diff(old_ids, old_revs, ids, revs) == ([3, 4], [2])
+
+
+async def test_processes_of_a_host_share_one_mapped_index(clean_db, pool: asyncpg.Pool,
+                                                          tmp_path: Path) -> None:
+    """Two live indexes on one snapshot path (the API processes and worker of one host): one
+    refits and writes, the other maps what it wrote instead of fitting; both serve from the
+    mapping, and edits still reach both within a second."""
+    path = tmp_path / "index" / "sellers.idx"
+    async with pool.acquire() as conn:
+        for i in range(30):
+            await make_seller(conn, f"Seller {i}", None)
+        k8s = await make_seller(conn, "Cluster Ltd", None, **K8S)
+    first = LiveMatcher(pool, clean_db.database_url, snapshot_path=path)
+    await first.start()
+    await first.flush_snapshot()
+    second = LiveMatcher(pool, clean_db.database_url, snapshot_path=path)
+    await second.start()
+    try:
+        assert second.source == "snapshot" and second.refits == 0
+
+        async def mapped(live: LiveMatcher) -> bool:
+            return live.source == "snapshot" and not live.matcher.index_.matrix.data.flags.owndata
+
+        await wait_for(lambda: mapped(first), within=3.0)  # its own fit, mapped once written
+        adopted = second.adopted
+        await first.refit()  # as its refit loop does, holding the host's refit lock
+        assert await mapped(first)
+
+        async def second_took_it() -> bool:
+            return second.adopted > adopted and await mapped(second)
+
+        await wait_for(second_took_it, within=3.0)
+        assert second.refits == 0
+        assert await _ranked(first) == await _ranked(second)
+        async with pool.acquire() as conn:
+            await sellers_repo.delete(conn, k8s)
+
+        async def gone_everywhere() -> bool:
+            found = [dict(await _ranked(live)) for live in (first, second)]
+            return all(k8s not in ranked for ranked in found)
+
+        await wait_for(gone_everywhere, within=1.0, every=0.02)
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+def test_one_refit_at_a_time_per_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "index" / "sellers.idx"
+    one, two = RefitLock(path), RefitLock(path)
+    assert one.acquire()
+    assert not two.acquire()
+    one.release()
+    assert two.acquire()
+    two.release()
