@@ -137,7 +137,7 @@ async def test_rules_versions_and_activation(
     overview = await (await client.get("/api/v1/rules", headers=admin)).json()
     assert overview["active_version"] == 0 and overview["versions"] == []
     assert "weights" in overview["active"]
-    body = {"rules": {"weights": {"text": 2.0}, "shortlist_threshold": 0.1,
+    body = {"rules": {"weights": {"text": 2.0}, "shortlist_threshold": 0.1, "alert_threshold": 0.2,
                       "skill_aliases": {"k8s": "kubernetes"}}, "note": "more skills"}
     r = await client.post("/api/v1/rules", json=body, headers=admin)
     assert r.status == 201, await r.text()
