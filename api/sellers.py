@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import check_seller_access
 from api.categories import check_categories, list_fields
-from api.claims import file_claims, split_claims
 from api.errors import Conflict, Forbidden, NotFound
 from api.etags import check_if_match, etag_of, with_etag
 from api.routing import ADMIN, ANY_ROLE, Ctx, Operation, json_response
+from api.services.claims import file_claims, split_claims
 from api.validation import (
     UNSET,
     Body,

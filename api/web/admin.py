@@ -159,7 +159,7 @@ async def preview_rules(request: web.Request) -> web.StreamResponse:
 async def fit_rules(request: web.Request) -> web.StreamResponse:
     """Fit from outcomes: the active rules with weights learnt from the recorded outcomes,
     opened in the what-if preview (nothing is stored or activated)."""
-    from api.outcomes import propose_rules
+    from api.services.outcomes import propose_rules
 
     last_n = _last_n(request[FORM])
     try:

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from api.claims import decide_claim
 from api.errors import ApiError
 from api.keys import POOL
-from api.outcomes import OutcomesQuery, funnel
+from api.services.claims import decide_claim
+from api.services.outcomes import OutcomesQuery, funnel
 from api.web import forms
 from api.web.session import ACCOUNT, FORM, error_page, page, redirect, render
 from models import categories as categories_repo

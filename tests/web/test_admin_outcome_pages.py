@@ -30,7 +30,7 @@ async def test_only_admins_open_the_pages(client: TestClient, market: Market) ->
         r = await client.get(path, allow_redirects=False)
         assert r.status == 303 and r.headers["Location"].startswith("/signin")
         for token in (market.buyer_token, market.seller_token):
-            sign_in(client, token)
+            await sign_in(client, token)
             r = await client.get(path)
             assert r.status == 403, path
         client.session.cookie_jar.clear()
@@ -41,10 +41,10 @@ async def test_claim_decisions_need_an_admin_and_a_form_token(
 ) -> None:
     category, _ = await _claims(pool, market)
     url = f"/admin/claims/{market.seller_ids[1]}/{category}/approve"
-    sign_in(client, market.seller_token)
+    await sign_in(client, market.seller_token)
     r = await client.post(url, data={"csrf_token": "x"})
     assert r.status == 403
-    sign_in(client, market.admin_token)
+    await sign_in(client, market.admin_token)
     html = await (await client.get("/admin/claims")).text()
     assert "Category: User research studios" in html and "Is an SME" in html
     r = await client.post(url, data={"csrf_token": "wrong"})
@@ -68,7 +68,7 @@ async def test_claim_decisions_need_an_admin_and_a_form_token(
 async def test_outcomes_page_says_which_filter_is_wrong(
     client: TestClient, market: Market
 ) -> None:
-    sign_in(client, market.admin_token)
+    await sign_in(client, market.admin_token)
     r = await client.get("/admin/outcomes?since=yesterday")
     assert r.status == 422
     assert "since:" in await r.text()
