@@ -2,7 +2,9 @@
 
 Chromium comes from the OS (`apt-get install chromium`); Playwright's own browser download is
 never used. Without /usr/bin/chromium the tests skip with a plain reason, or fail when CI is
-set (CI must always run them). Each test saves a screenshot of its page in docs/screenshots/.
+set (CI must always run them). Each test saves a screenshot of its page in a temporary folder,
+or in MARKETPLACE_SCREENSHOTS_DIR when set (to refresh the README's pictures:
+`MARKETPLACE_SCREENSHOTS_DIR=docs/screenshots make test`), so a test run leaves the tree clean.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,10 @@ from tests.web.conftest import Market, settings_for
 from tests.workers.conftest import running_worker, worker_config
 
 CHROMIUM = Path(os.environ.get("MARKETPLACE_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("MARKETPLACE_SCREENSHOTS_DIR")
+    or Path(tempfile.gettempdir()) / "marketplace-screenshots"
+)
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -77,7 +83,6 @@ async def sign_in(page: Any, token: str) -> None:
 
 
 async def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 

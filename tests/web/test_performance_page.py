@@ -1,8 +1,8 @@
 """The public dashboard /performance: no sign-in, no script, every chart with a title, a
 description, a table of its numbers and a working CSV link; the numbers are the JSON's; no
 private value on the page or in anything it links. In Chromium: the charts are images with
-accessible names, the page works from the keyboard, and a screenshot goes to
-docs/screenshots/performance.png."""
+accessible names, the page works from the keyboard, and a screenshot is taken (see
+tests/web/test_browser.py for where it goes)."""
 
 from __future__ import annotations
 
@@ -98,5 +98,4 @@ async def test_dashboard_in_chromium(
     # screens of tables, too tall to read as a picture in the README.
     await page.set_viewport_size({"width": 1100, "height": 1500})
     await page.evaluate("window.scrollTo(0, 0)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "performance.png"), full_page=False)
