@@ -24,7 +24,14 @@ from models.types import Brief, Seller
 
 from .calibration import calibrate
 from .explain import explain_all, term_contributions
-from .index import _ANYWHERE_LOC, _UNTRACKED_LOC, MAX_CATEGORIES, SellerIndex, day_number
+from .index import (
+    _ANYWHERE_LOC,
+    _UNTRACKED_CAT,
+    _UNTRACKED_LOC,
+    MAX_CATEGORIES,
+    SellerIndex,
+    day_number,
+)
 from .rules import SIGNALS, Rules
 from .skills import Criterion, SkillScorer, criteria
 from .text import TOKEN_RE, brief_fields, is_anywhere, norm_location, norm_org, norm_role
@@ -550,7 +557,7 @@ def _filters(index: SellerIndex, q: Query, with_rate: bool = True,
             if 0 <= cat_code < MAX_CATEGORIES:
                 passed &= (cats == 0) | (((cats >> np.uint32(cat_code)) & np.uint32(1)) == 1)
             else:
-                passed &= cats == 0  # nobody declared this new category
+                passed &= (cats == 0) | ((cats & np.uint32(_UNTRACKED_CAT)) != 0)
         if rules.require_location and loc_code != -1:
             loc_mask = index.loc_mask.data[:n]
             bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)

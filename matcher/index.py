@@ -45,12 +45,15 @@ from .text import (
 )
 from .tokenize import tokenize_docs
 
-MAX_CATEGORIES = 16  # category codes beyond this are not tracked (filters pass for them)
+MAX_CATEGORIES = 16  # category codes beyond this are not tracked: the bit below stands for them
 MAX_LOCATIONS = 62  # bit 62 = "has untracked locations", bit 63 = "serves anywhere"
 COMPACT_MIN_ROWS = 2048  # delta rows that trigger `compact` ...
 COMPACT_SHARE = 0.02  # ... or this share of the main rows, whichever is larger
 _UNTRACKED_LOC = np.uint64(1 << 62)
 _ANYWHERE_LOC = np.uint64(1 << 63)
+# "Has categories that are not tracked": a brief in an untracked category lets these sellers
+# through (they may hold it), while sellers whose every category is tracked and other stay out.
+_UNTRACKED_CAT = 1 << 31
 
 
 def day_number(value: date | datetime | None) -> float:
@@ -397,7 +400,7 @@ class SellerIndex:
         cats = 0
         for cat in seller.categories:
             code = self._code(self.category_code, cat, MAX_CATEGORIES)
-            cats |= (1 << code) if code >= 0 else 0
+            cats |= (1 << code) if code >= 0 else _UNTRACKED_CAT
         loc_bits = 0
         located = False
 
@@ -419,7 +422,9 @@ class SellerIndex:
             is_win = cs.won_at is not None or cs.brief_id is not None
             if cs.category:
                 code = self._code(self.category_code, cs.category, MAX_CATEGORIES)
-                if code >= 0:
+                if code < 0:
+                    cats |= _UNTRACKED_CAT
+                else:
                     cats |= 1 << code  # past work in a category shows eligibility for it
                     if is_win:
                         self.cat_wins[row, code] = min(65535, int(self.cat_wins[row, code]) + 1)

@@ -142,6 +142,28 @@ def test_hard_filters_exclude() -> None:
     assert sorted(x.seller_id for x in lax.match(brief)) == [1, 3, 4, 5, 6, 7]
 
 
+def test_category_filter_past_the_tracked_categories() -> None:
+    """A market with more categories than the index tracks by bit (CPV codes, say): a brief in
+    an untracked category keeps the sellers who declared it and drops those who declared only
+    others; a seller with only untracked categories is no longer let into every category."""
+    many = [f"cpv-{i:02d}" for i in range(24)]
+    sellers = [Seller(100 + i, f"Filler {i}", "unrelated catering", categories=[c])
+               for i, c in enumerate(many[:20])]  # the first 20 codes are taken in this order
+    sellers += [
+        Seller(1, "Tracked and late", "cloud hosting kubernetes", categories=[many[0], many[21]]),
+        Seller(2, "Tracked only", "cloud hosting kubernetes", categories=[many[0]]),
+        Seller(3, "Undeclared", "cloud hosting kubernetes"),
+        Seller(4, "Late only", "cloud hosting kubernetes", categories=[many[22]]),
+        Seller(5, "Past work there", "cloud hosting kubernetes",
+               case_studies=[CaseStudy("Hosting", "kubernetes", category=many[21])]),
+    ]
+    m = Matcher().fit(sellers)
+    late = Brief(1, "Cloud hosting", "kubernetes", category=many[21])
+    assert sorted(x.seller_id for x in m.match(late)) == [1, 3, 4, 5]
+    early = Brief(2, "Cloud hosting", "kubernetes", category=many[0])
+    assert sorted(x.seller_id for x in m.match(early)) == [1, 2, 3]
+
+
 def test_add_update_remove_are_visible_without_refit(matcher: Matcher) -> None:
     m = Matcher().fit(SELLERS)
     brief = Brief(1, "Quantum widget calibration", "quantum widgets")
