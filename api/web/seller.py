@@ -192,7 +192,11 @@ def _bad_link(request: web.Request, what: str, expired: bool) -> web.Response:
             request, 410, "Link expired",
             f"This {what} link has expired. Sign in to answer or change your alert settings.",
         )
-    return error_page(request, 404, "Link not valid", f"This {what} link is not valid.")
+    # Links signed before a key or format change land here too: say where the same action is.
+    return error_page(
+        request, 404, "Link not valid",
+        f"This {what} link is not valid. Sign in to answer or change your alert settings.",
+    )
 
 
 def _verify_unsubscribe(request: web.Request) -> tuple[int | None, bool]:

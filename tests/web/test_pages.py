@@ -218,6 +218,7 @@ async def test_unsubscribe_link_confirms_then_unsubscribes(
         assert (await preferences.get(conn, market.seller_id))["frequency"] == "instant"  # type: ignore[index]
     forged = await client.post(f"/unsubscribe/{Links('not-the-key').unsubscribe_token(1)}")
     assert forged.status == 404
+    assert "Sign in to answer or change your alert settings" in await forged.text()
     done = await client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
     assert done.status == 200
     assert "You are unsubscribed" in await done.text()
