@@ -19,8 +19,8 @@ settings (environment, prefix MARKETPLACE_):
   PUBLIC_URL     base URL used in e-mail links (default http://HOST:PORT)
   SECRET_KEY     signs the links in alerts (unsubscribe, answers; valid for 60 days);
                  the same on every API and worker machine
-  API_PROCESSES  API processes behind the port (connections dealt in turn; each holds
-                 its own index):
+  API_PROCESSES  API processes behind the port (connections dealt in turn; they map
+                 one index snapshot, shared in memory):
                  a number or 'auto' (one per core); default 1
 """
 
@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build seller profiles from wins published before --split-date, rank every "
         "seller for each later awarded brief whose winner had an earlier win, and report "
         "recall@1, recall@10, MRR and NDCG@10 for our rules, BM25 and PostgreSQL ts_rank / "
-        "ts_rank_cd. The outcomes come from exactly one source: a Digital Marketplace "
+        "ts_rank_cd; for our rules also recall@5%/10%/20% (the winner within that share of "
+        "the candidates), alert_volume and alert_recall at the alert threshold, the share of "
+        "winners matched at all, and the alert curve (volume and recall per threshold). The "
+        "outcomes come from exactly one source: a Digital Marketplace "
         "opportunity CSV, or OCDS awards (a supplier is its party id; profiles from awards "
         "dated before the split; queries are the later awards with exactly one supplier who "
         "has an earlier award). Bad rows or releases are reported on stderr and skipped. "
