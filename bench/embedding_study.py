@@ -167,10 +167,11 @@ def _fallback(d: dict[str, Any], base: list[np.ndarray], key: str, w: float,
     return out
 
 
-def study(encoders: dict[str, Cached]) -> tuple[dict[str, dict[str, dict[str, float]]],
-                                                dict[str, dict[str, dict[str, float]]],
-                                                dict[str, float]]:
-    """({data set: {ranker: {split: MRR}}}, the same for recall@10, {signal: chosen weight})."""
+Rows = dict[str, dict[str, dict[str, float]]]  # {data set: {ranker: {split: value}}}
+
+
+def load(encoders: dict[str, Cached]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{data set: {split: split_data with the embedding signals in "extra" and "base"}}."""
     weights = Rules().weights
     data: dict[str, dict[str, dict[str, Any]]] = {}
     for ds, splits in SPLITS.items():
@@ -186,7 +187,17 @@ def study(encoders: dict[str, Cached]) -> tuple[dict[str, dict[str, dict[str, fl
             d["base"] = [x @ w for x in d["x"]]
             data[ds][s] = d
         print(f"{ds}: signals computed", file=sys.stderr)
-    keys = [f"{name} {k}" for name in encoders for k in ("emb", "emb_near")]
+    return data
+
+
+def _keys(data: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    first = data["dm"][SPLITS["dm"][0]]["extra"]
+    return [k for k in first if k.endswith(("emb", "emb_near"))]
+
+
+def study(data: dict[str, dict[str, dict[str, Any]]]) -> tuple[Rows, Rows, dict[str, float]]:
+    """(MRR rows, recall@10 rows, {signal: weight chosen on the first split})."""
+    keys = _keys(data)
     # One weight per signal, from the first split of each set (training only, never shown).
     chosen: dict[str, float] = {}
     for key in keys:
@@ -217,8 +228,9 @@ def study(encoders: dict[str, Cached]) -> tuple[dict[str, dict[str, dict[str, fl
                 put(f"defaults + {key}", split,
                     _ranks(_defaults_plus(d, d["base"], key, TEXT_WEIGHT), d["y"]))
             for key in keys:
-                put(f"defaults + {key} w{chosen[key]:g}", split,
-                    _ranks(_defaults_plus(d, d["base"], key, chosen[key]), d["y"]))
+                if chosen[key] != TEXT_WEIGHT:
+                    put(f"defaults + {key} w{chosen[key]:g}", split,
+                        _ranks(_defaults_plus(d, d["base"], key, chosen[key]), d["y"]))
             for key in keys:
                 put(f"fallback {key}", split,
                     _ranks(_fallback(d, d["base"], key, TEXT_WEIGHT), d["y"]))
@@ -231,7 +243,65 @@ def study(encoders: dict[str, Cached]) -> tuple[dict[str, dict[str, dict[str, fl
     return mrr, r10, chosen
 
 
-def table(title: str, rows: dict[str, dict[str, dict[str, float]]]) -> str:
+def sweep(data: dict[str, dict[str, dict[str, Any]]]) -> Rows:
+    """Hindsight, a diagnostic only: defaults + each signal at every weight of GRID (and 0.5)
+    on every split. If no weight helps every split of both sets, no choice of weight would."""
+    rows: Rows = {}
+    for ds, splits in SPLITS.items():
+        out: dict[str, dict[str, float]] = {}
+        for split in splits[1:]:
+            d = data[ds][split]
+            out.setdefault("ours (default rules)", {})[split] = _mrr(_ranks(d["base"], d["y"]))
+            for key in _keys(data):
+                for w in (0.5, *GRID):
+                    out.setdefault(f"defaults + {key} w{w:g}", {})[split] = _mrr(
+                        _ranks(_defaults_plus(d, d["base"], key, w), d["y"]))
+        rows[ds] = out
+    return rows
+
+
+def unmatched(data: dict[str, dict[str, dict[str, Any]]]) -> Rows:
+    """The winners with no lexical evidence (no word, skill or role of the brief in their
+    profile): their share, and their MRR by the defaults and by defaults + each signal (the
+    evidence they lack is what a semantic signal is meant to supply)."""
+    rows: Rows = {}
+    for ds, splits in SPLITS.items():
+        out: dict[str, dict[str, float]] = {}
+        for split in splits[1:]:
+            d = data[ds][split]
+            cols = [d["names"].index(n) for n in LEXICAL]
+            lost = [i for i, y in enumerate(d["y"])
+                    if not (d["x"][i][y][:, cols] > 0).any()]
+            out.setdefault("share of winners", {})[split] = len(lost) / len(d["y"])
+            ys = [d["y"][i] for i in lost]
+            n = d["n"]  # a random order: the expected 1/rank is H(n)/n
+            out.setdefault("chance", {})[split] = float(np.sum(1.0 / np.arange(1, n + 1)) / n)
+            out.setdefault("ours (default rules)", {})[split] = _mrr(
+                _ranks([d["base"][i] for i in lost], ys))
+            for key in _keys(data):
+                plus = _defaults_plus(d, d["base"], key, TEXT_WEIGHT)
+                out.setdefault(f"defaults + {key}", {})[split] = _mrr(
+                    _ranks([plus[i] for i in lost], ys))
+                out.setdefault(f"{key} alone", {})[split] = _mrr(
+                    _ranks([d["extra"][key][i] for i in lost], ys))
+        rows[ds] = out
+    return rows
+
+
+def build_timing(encode: Encoder, n: int) -> float:
+    """Seconds to embed `n` synthetic sellers of the scale benchmark (bench.corpus: ESCO-made
+    summaries of 150-400 words, skills), the text the matcher indexes (matcher.text)."""
+    from bench.corpus import generate_sellers
+    from matcher.text import seller_text
+
+    texts = [seller_text(s) for s in generate_sellers(n)]
+    start = time.perf_counter()
+    for i in range(0, n, 1000):
+        encode(texts[i:i + 1000])
+    return time.perf_counter() - start
+
+
+def table(title: str, rows: Rows) -> str:
     lines = []
     for ds, by_label in rows.items():
         splits = SPLITS[ds][1:]
@@ -250,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--static", type=Path, metavar="DIR",
                         help="the static models distilled under DIR (DIR/128, DIR/256)")
     parser.add_argument("--full", action="store_true", help="also the full MiniLM (torch)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also every weight on every split (hindsight, diagnostic)")
+    parser.add_argument("--timing", type=int, metavar="N", default=0,
+                        help="also time embedding N synthetic sellers with each model")
     args = parser.parse_args(argv)
     if args.distill:
         distill(args.distill)
@@ -262,14 +336,22 @@ def main(argv: list[str] | None = None) -> int:
             encoders[f"m2v{dims}"] = Cached(static_encoder(args.static / str(dims)))
     if not encoders:
         parser.error("give --static DIR and/or --full")
-    mrr, r10, chosen = study(encoders)
+    data = load(encoders)
+    mrr, r10, chosen = study(data)
     print(table("MRR", mrr))
     print(table("recall@10", r10))
+    print(table("Winners with no lexical evidence, MRR", unmatched(data)))
+    if args.sweep:
+        print(table("Hindsight sweep, MRR", sweep(data)))
     print("\nweights chosen on the first split: "
           + ", ".join(f"{k} {w:g}" for k, w in chosen.items()))
     for name, enc in encoders.items():
         print(f"{name}: {enc.count} texts encoded in {enc.seconds:.2f} s "
               f"({enc.count / max(enc.seconds, 1e-9):.0f} texts/s, one thread)")
+        if args.timing:
+            seconds = build_timing(enc.encode, args.timing)
+            print(f"{name}: {args.timing} synthetic sellers embedded in {seconds:.2f} s "
+                  f"({seconds * 100_000 / args.timing:.1f} s per 100,000)")
     return 0
 
 
