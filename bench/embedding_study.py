@@ -13,7 +13,8 @@ project dependencies: the study runs in a venv of its own, outside the repositor
         torch==2.13.0
     export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
     /tmp/embvenv/bin/python -m bench.embedding_study --distill /tmp/m2v   # 128 and 256 dims
-    /tmp/embvenv/bin/python -m bench.embedding_study --static /tmp/m2v --full
+    /tmp/embvenv/bin/python -m bench.embedding_study --static /tmp/m2v --full --sweep \\
+        --timing 2000                               # the table of bench/README.md, ~5 min
 
 Without `--full` only the static models are used and torch is never imported (model2vec's
 `StaticModel` needs numpy, safetensors and tokenizers).
