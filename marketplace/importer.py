@@ -39,6 +39,7 @@ from models.sellers import case_study_json
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
+Parsed = TypeVar("Parsed")
 _ACTOR = None  # imports are not done by an account
 
 
@@ -338,25 +339,37 @@ def print_report(path: Path, report: ImportReport) -> None:
     print(report.summary())
 
 
-async def _run(path: Path, quiet: bool) -> int:
-    # Read the file before starting anything: an unreadable file fails fast (exit 1).
-    opps, parse_errors = read_opportunities(path)
-    report = await with_database(
-        lambda conn: import_parsed(conn, opps, parse_errors, progress=not quiet)
-    )
-    print_report(path, report)
-    return 0
+def run_file_import(
+    command: str,
+    args: argparse.Namespace,
+    read: Callable[[Path], tuple[Parsed, list[Any]]],
+    load: Callable[[asyncpg.Connection, Parsed, list[Any], bool], Awaitable[ImportReport]],
+) -> int:
+    """A CLI import: read the whole file first (an unreadable or foreign file fails fast, exit
+    1, before anything starts), then load it row by row, each row its own transaction, so a
+    database failure (exit 2) leaves what was imported and nothing half-done."""
+    path = Path(args.file)
+    quiet = bool(getattr(args, "quiet", False))
+
+    async def run() -> int:
+        parsed, errors = read(path)
+        report = await with_database(lambda conn: load(conn, parsed, errors, not quiet))
+        print_report(path, report)
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except OutcomesFileError as exc:
+        print(f"marketplace {command}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+        # Unreachable, refused, or the embedded server did not start.
+        print(f"marketplace {command}: database error: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_import(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        return asyncio.run(_run(path, bool(getattr(args, "quiet", False))))
-    except OutcomesFileError as exc:
-        print(f"marketplace import-dm: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
-        # The database is unreachable, refused us or the embedded one did not start: nothing
-        # was half-imported (each row is its own transaction), so say so plainly.
-        print(f"marketplace import-dm: database error: {exc}", file=sys.stderr)
-        return 2
+    return run_file_import(
+        "import-dm", args, read_opportunities,
+        lambda conn, opps, errors, progress: import_parsed(conn, opps, errors, progress=progress),
+    )

@@ -20,23 +20,14 @@ database rejects, is reported with its place in the file and skipped.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from marketplace.importer import (
-    ImportReport,
-    apply_each,
-    print_report,
-    win_changes,
-    with_database,
-)
+from marketplace.importer import ImportReport, apply_each, run_file_import, win_changes
 from matcher.ocds import Award, ReleaseError, Supplier, award_order, case_study, read_ocds
-from matcher.outcomes import OutcomesFileError
 from models import audit, imports, sellers
 from models.names import name_key
 from models.sellers import case_study_json
@@ -205,24 +196,9 @@ async def import_ocds(
     return await import_awards(conn, awards, errors, progress=progress)
 
 
-async def _run(path: Path, quiet: bool) -> int:
-    # Read the file before starting anything: an unreadable file fails fast (exit 1).
-    awards, errors = read_ocds(path)
-    report = await with_database(
-        lambda conn: import_awards(conn, awards, errors, progress=not quiet)
-    )
-    print_report(path, report)
-    return 0
-
-
 def run_import_ocds(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        return asyncio.run(_run(path, bool(getattr(args, "quiet", False))))
-    except OutcomesFileError as exc:
-        print(f"marketplace import-ocds: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
-        # Each award is its own transaction: what was imported stays, nothing is half-done.
-        print(f"marketplace import-ocds: database error: {exc}", file=sys.stderr)
-        return 2
+    return run_file_import(
+        "import-ocds", args, read_ocds,
+        lambda conn, awards, errors, progress: import_awards(conn, awards, errors,
+                                                             progress=progress),
+    )
