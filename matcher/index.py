@@ -1,10 +1,11 @@
-"""The fitted seller index: a TF-IDF matrix plus compact per-seller arrays.
+"""The fitted seller index: TF-IDF postings plus compact per-seller arrays.
 
 Memory layout (why it is fast and small):
-- text: one CSC matrix (float32 data, int32 indices) for the sellers present at `fit`, so a
-  query touches only the columns of its own terms; sellers added later live in a small
-  row-wise "delta" (same vocabulary and IDF, transformed not refitted) that `compact` folds
-  into the CSC (automatically when it reaches COMPACT_MIN_ROWS / COMPACT_SHARE, or on demand).
+- text: term-major postings (matcher/postings.py: 3 bytes each, weights recomputed exactly)
+  for the sellers present at `fit`, so a query touches only its own terms; sellers added
+  later live in a small row-wise "delta" (same vocabulary and IDF, transformed not refitted)
+  that `compact` folds into the postings (automatically when it reaches COMPACT_MIN_ROWS /
+  COMPACT_SHARE, or on demand).
 - per-seller facts as numpy arrays indexed by row: alive, active, category bitmasks and win
   counts, location bitmasks, day rate, number of wins, last win day, SME.
 - sparse facts (buyer organisations, specialist roles) as key -> rows lists; skills as flat
@@ -32,6 +33,7 @@ import scipy.sparse as sp
 from models.types import CATEGORIES, Seller
 
 from .orgs import OrgIndex
+from .postings import TextPostings, tf_weights
 from .rows import KeyedRows, RowMap, RowNames
 from .skills import SkillVocab
 from .text import (
@@ -98,21 +100,35 @@ class TextModel:
                 self.raw_to_term[raw] = tid
         return tid
 
-    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(term ids, l2-normalised sublinear tf-idf weights) of one seller text."""
+    def vector(self, text: str) -> TextVector:
+        """Term ids (ascending), counts, l2-normalised sublinear tf-idf weights and their norm
+        of one seller text (the weights are what postings of these counts and norm give)."""
         counts = Counter(t for t in map(self.learn_id, TOKEN_RE.findall(text.lower())) if t >= 0)
         if not counts:
-            return np.empty(0, np.int32), np.empty(0, np.float32)
+            return TextVector(np.empty(0, np.int32), np.empty(0, np.int64),
+                              np.empty(0, np.float32), np.float32(1.0))
         ids = np.fromiter(counts.keys(), np.int32, len(counts))
-        tf = np.fromiter(counts.values(), np.float32, len(counts))
-        weights = (1.0 + np.log(tf)) * self.idf[ids]
-        weights /= np.float32(np.linalg.norm(weights)) or np.float32(1.0)
+        tf = np.fromiter(counts.values(), np.int64, len(counts))
+        weights = tf_weights(int(tf.max()))[tf] * self.idf[ids]
+        norm = np.float32(np.linalg.norm(weights)) or np.float32(1.0)
+        weights /= norm
         order = np.argsort(ids)
-        return ids[order], weights[order].astype(np.float32)
+        return TextVector(ids[order], tf[order], weights[order].astype(np.float32), norm)
 
 
-def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
-    """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF matrix of `docs`.
+@dataclass(slots=True)
+class TextVector:
+    """One text added after fit: its terms and weights (scored from the delta until
+    `compact`), and the counts and norm that compaction stores as postings."""
+
+    ids: np.ndarray  # int32, ascending
+    tf: np.ndarray  # int64 counts
+    weights: np.ndarray  # float32
+    norm: np.float32
+
+
+def fit_text(docs: list[str]) -> tuple[TextModel, TextPostings]:
+    """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF postings of `docs`.
 
     Equivalent to scikit-learn's TfidfVectorizer(sublinear_tf=True, smooth_idf=True) with our
     tokenizer and analyzer, but tokenises the whole corpus with numpy (matcher/tokenize.py) and
@@ -146,18 +162,20 @@ def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
     counts.has_sorted_indices = True
     counts.sum_duplicates()
     df = np.diff(counts.indptr)
-    # A copy: after summing, scipy may keep the indices as a view into the token-sized array
-    # (2.5 times larger), which the index would otherwise hold on to.
-    rows = counts.indices.astype(np.int32)
+    rows = counts.indices
+    tf = counts.data.astype(np.int32)  # float32 sums of ones: exact counts
     idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-    data = (1.0 + np.log(counts.data)) * idf[np.repeat(np.arange(n_terms, dtype=np.int32), df)]
+    max_tf = int(tf.max()) if len(tf) else 1
+    data = tf_weights(max_tf)[tf] * idf[np.repeat(np.arange(n_terms, dtype=np.int32), df)]
+    del tf
     # Per document, its terms are summed in term order, as in a row-major pass.
     sq = np.bincount(rows, weights=data.astype(np.float64) ** 2, minlength=n)
+    del data
     norms = np.sqrt(sq).astype(np.float32)
     norms[norms == 0] = 1.0
-    data = (data / norms[rows]).astype(np.float32)
-    matrix = sp.csc_matrix((data, rows, counts.indptr), shape=(n, n_terms))
-    matrix.has_sorted_indices = True
+    # Stored: counts and norms, not the weights (recomputed bit for bit when read).
+    postings = TextPostings.build(counts.indptr, rows, counts.data, norms, n)
+    del counts, rows
     # Explanations show a word as buyers write it (shortest surface form), not the stem.
     display = sorted(vocab, key=vocab.__getitem__)
     for raw in sorted(raw_to_term, key=len, reverse=True):
@@ -165,12 +183,12 @@ def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
         if tid >= 0:
             display[tid] = canonical(raw)
     model = TextModel(vocab, display, idf, n, raw_to_term)
-    return model, matrix
+    return model, postings
 
 
 PARALLEL_MIN_SELLERS = 20_000  # below this a second process costs more than it saves
 _EMPTY_TEXT = TextModel({}, [], np.empty(0, np.float32), 0)
-_EMPTY_MATRIX = sp.csc_matrix((0, 0), dtype=np.float32)
+_EMPTY_POSTINGS = TextPostings.empty()
 
 
 class _TextFitProcess:
@@ -204,24 +222,21 @@ class _TextFitProcess:
         if pid == 0:  # the child: fit, write, leave without running any of the parent's cleanup
             status = 1
             try:
-                text, matrix = fit_text(docs)
+                fitted = fit_text(docs)
                 with open(path, "wb") as f:
-                    pickle.dump((text, matrix.data, matrix.indices, matrix.indptr,
-                                 matrix.shape), f, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(fitted, f, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
             finally:
                 os._exit(status)
         return cls(pid, path, docs)
 
-    def result(self) -> tuple[TextModel, sp.csc_matrix]:
+    def result(self) -> tuple[TextModel, TextPostings]:
         try:
             _, status = os.waitpid(self.pid, 0)
             if status == 0:
                 with open(self.path, "rb") as f:
-                    text, data, indices, indptr, shape = pickle.load(f)
-                matrix = sp.csc_matrix((data, indices, indptr), shape=shape)
-                matrix.has_sorted_indices = True
-                return text, matrix
+                    text, postings = pickle.load(f)
+                return text, postings
         finally:
             with suppress(OSError):
                 os.unlink(self.path)
@@ -264,10 +279,10 @@ class _Grow:
 class SellerIndex:
     """All fitted state of a Matcher. Built by `SellerIndex.build(sellers)`."""
 
-    def __init__(self, text: TextModel, matrix: sp.csc_matrix, capacity: int) -> None:
+    def __init__(self, text: TextModel, postings: TextPostings, capacity: int) -> None:
         self.text = text
-        self.matrix = matrix  # rows 0..n_main-1
-        self.n_main = matrix.shape[0]
+        self.postings = postings  # rows 0..n_main-1
+        self.n_main = postings.n_rows
         self.n_rows = 0
         self.row_of = RowMap()  # seller id -> row
         self.ids = _Grow(np.int64, capacity, -1)
@@ -303,7 +318,7 @@ class SellerIndex:
         self.row_orgs = RowNames()  # per row, its buyers' names (for explanations)
         # Delta: text rows of sellers added after fit (row >= n_main), until `compact`.
         self.delta_rows: list[int] = []
-        self.delta_vectors: list[tuple[np.ndarray, np.ndarray]] = []
+        self.delta_vectors: list[TextVector] = []
         self._delta_csr: sp.csr_matrix | None = None
         self.n_transformed = 0  # rows whose text used an IDF fitted without them (drift)
         self.version = 0  # bumped on every change (caches key on it)
@@ -315,16 +330,16 @@ class SellerIndex:
             docs = [seller_text(s) for s in sellers]
             job = _TextFitProcess.start(docs) if len(docs) >= PARALLEL_MIN_SELLERS else None
             if job is None:
-                text, matrix = fit_text(docs)
+                text, postings = fit_text(docs)
             del docs
             # Meanwhile (with a job) the other core fits the text: the facts are Python work.
-            index = cls(_EMPTY_TEXT, _EMPTY_MATRIX, len(sellers))
+            index = cls(_EMPTY_TEXT, _EMPTY_POSTINGS, len(sellers))
             index._append_all(sellers)
             index._build_skill_postings()
             index.freeze_rows()
             if job is not None:
-                text, matrix = job.result()
-            index.text, index.matrix, index.n_main = text, matrix, matrix.shape[0]
+                text, postings = job.result()
+            index.text, index.postings, index.n_main = text, postings, postings.n_rows
         index.version += 1
         return index
 
@@ -505,7 +520,7 @@ class SellerIndex:
             self.compact()
 
     def compact(self) -> None:
-        """Fold the delta (sellers added or updated since fit) into the main CSC matrix and
+        """Fold the delta (sellers added or updated since fit) into the main postings and
         the skills added since into the inverted skill index.
 
         Matching cost grows with the delta (a row-wise product over all its rows, a scan of
@@ -516,38 +531,43 @@ class SellerIndex:
         """
         if self.delta_rows:
             n_terms = len(self.text.terms)
-            main = self.matrix
+            main = self.postings
             n_rows = self.n_rows  # delta rows are n_main .. n_rows-1 (rows are never reused)
-            dm = self.delta_matrix()
             local = np.asarray(self.delta_rows, np.int64) - self.n_main
-            dm_coo = dm.tocoo()
+            lengths = np.fromiter((len(v.ids) for v in self.delta_vectors), np.int64,
+                                  len(self.delta_vectors))
             delta = sp.csr_matrix(
-                (dm_coo.data, (local[dm_coo.row], dm_coo.col)),
-                shape=(n_rows - self.n_main, n_terms), dtype=np.float32,
+                (np.concatenate([v.tf for v in self.delta_vectors]).astype(np.int32),
+                 (np.repeat(local, lengths),
+                  np.concatenate([v.ids for v in self.delta_vectors]))),
+                shape=(n_rows - self.n_main, n_terms), dtype=np.int32,
             ).tocsc()
+            norms = np.ones(n_rows, np.float32)
+            norms[: self.n_main] = main.norms[: self.n_main]
+            norms[self.n_main + local] = [v.norm for v in self.delta_vectors]
             main_ptr = np.zeros(n_terms + 1, np.int64)
             main_ptr[: len(main.indptr)] = main.indptr
             main_ptr[len(main.indptr):] = main.indptr[-1]
             d_ptr = delta.indptr.astype(np.int64)
             indptr = main_ptr + d_ptr
             nnz = int(indptr[-1])
-            indices = np.empty(nnz, np.int32)
-            data = np.empty(nnz, np.float32)
+            rows = np.empty(nnz, np.int32)
+            tf = np.empty(nnz, np.int32)
             # Each column: its main entries, then its delta entries (rows above all main rows,
             # so rows stay sorted within the column).
             main_len = np.diff(main_ptr)
             d_len = np.diff(d_ptr)
             col_main = np.repeat(np.arange(n_terms), main_len)
             shift = indptr[:-1] - main_ptr[:-1]
-            dest_main = np.arange(len(main.indices), dtype=np.int64) + shift[col_main]
-            indices[dest_main] = main.indices
-            data[dest_main] = main.data
+            dest_main = np.arange(main.nnz, dtype=np.int64) + shift[col_main]
+            rows[dest_main] = main.rows()
+            tf[dest_main] = main.tf
             col_d = np.repeat(np.arange(n_terms), d_len)
             dest_d = (np.arange(len(delta.indices), dtype=np.int64) - d_ptr[:-1][col_d]
                       + indptr[:-1][col_d] + main_len[col_d])
-            indices[dest_d] = delta.indices.astype(np.int32) + self.n_main
-            data[dest_d] = delta.data
-            self.matrix = sp.csc_matrix((data, indices, indptr), shape=(n_rows, n_terms))
+            rows[dest_d] = delta.indices.astype(np.int32) + self.n_main
+            tf[dest_d] = delta.data
+            self.postings = TextPostings.build(indptr, rows, tf, norms, n_rows)
             self.n_main = n_rows
             self.delta_rows, self.delta_vectors, self._delta_csr = [], [], None
         if self.n_entries > self._inv_n or len(self._inv_ptr) <= len(self.skills):
@@ -573,9 +593,9 @@ class SellerIndex:
             n_terms = len(self.text.terms)
             if self.delta_vectors:
                 indptr = np.zeros(len(self.delta_vectors) + 1, np.int64)
-                np.cumsum([len(i) for i, _ in self.delta_vectors], out=indptr[1:])
-                indices = np.concatenate([i for i, _ in self.delta_vectors])
-                data = np.concatenate([w for _, w in self.delta_vectors])
+                np.cumsum([len(v.ids) for v in self.delta_vectors], out=indptr[1:])
+                indices = np.concatenate([v.ids for v in self.delta_vectors])
+                data = np.concatenate([v.weights for v in self.delta_vectors])
             else:
                 indptr, indices, data = np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(
                     0, np.float32)
@@ -617,8 +637,7 @@ class SellerIndex:
 
     def memory_bytes(self) -> int:
         """Bytes of the index's arrays (its Python dicts and lists are not counted)."""
-        m = self.matrix
-        total = m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.cat_wins.nbytes
+        total = self.postings.nbytes + self.cat_wins.nbytes
         total += self._inv_order.nbytes + self._inv_ptr.nbytes + self.text.idf.nbytes
         total += self.row_of.base_ids.nbytes + self.row_of.base_rows.nbytes
         for lists in (self.role_rows.lists, self.orgs.rows):

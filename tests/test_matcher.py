@@ -326,7 +326,8 @@ def test_fit_text_is_scikit_learns_sublinear_tfidf() -> None:
 
     docs = [seller_text(s) for s in generate_sellers(300, seed=3)]
     docs += ["", "the and of", "Python python PYTHON c++ c# 2024 developers' developer"]
-    model, matrix = fit_text(docs)
+    model, postings = fit_text(docs)
+    matrix = postings.to_csc(model.idf)
     ref = TfidfVectorizer(analyzer=terms, sublinear_tf=True, smooth_idf=True)
     expected = ref.fit_transform(docs).toarray()
     assert set(model.vocab) == set(ref.vocabulary_)
