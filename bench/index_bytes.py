@@ -38,10 +38,9 @@ def index_arrays(index: Any) -> dict[str, tuple[int, int, str]]:
         per = arr.nbytes // max(1, len(arr)) if arr.ndim else arr.nbytes
         out[name] = (arr.nbytes, arr.nbytes if used is None else used * per, str(arr.dtype))
 
-    m = index.matrix
-    put("matrix.data", m.data)
-    put("matrix.indices", m.indices)
-    put("matrix.indptr", m.indptr)
+    p = index.postings
+    for name in ("indptr", "lo", "tf", "blocks", "norms"):
+        put(f"postings.{name}", getattr(p, name))
     put("text.idf", index.text.idf)
     for name, value in vars(index).items():
         if isinstance(value, _Grow):
@@ -84,7 +83,7 @@ def main() -> None:
     index = matcher.index_
     arrays = index_arrays(index)
     array_total = sum(b for b, _, _ in arrays.values())
-    print(f"{n:,} sellers, {index.matrix.nnz:,} postings ({index.matrix.nnz / n:.1f} a seller), "
+    print(f"{n:,} sellers, {index.postings.nnz:,} postings ({index.postings.nnz / n:.1f} a seller), "
           f"{len(index.text.terms):,} terms, {index.n_entries:,} skill entries, "
           f"{len(index.skills):,} skill labels")
     print(f"heap retained by fit: {retained:,} B = {retained / n:,.1f} B/seller")

@@ -269,9 +269,13 @@ class _Grow:
         self.fill = fill
         self.data = np.full(max(capacity, 16), fill, dtype=dtype)
 
-    def ensure(self, size: int) -> None:
+    def ensure(self, size: int, exact: bool = False) -> None:
+        """Room for `size` items: doubling (one seller at a time), or exactly `size` (a
+        batch, e.g. a fit: doubling past a fit's ~6 skills a seller would leave up to half
+        of the array unused)."""
         if size > len(self.data):
-            bigger = np.full(max(size, 2 * len(self.data)), self.fill, dtype=self.data.dtype)
+            grown = size if exact else max(size, 2 * len(self.data))
+            bigger = np.full(grown, self.fill, dtype=self.data.dtype)
             bigger[: len(self.data)] = self.data
             self.data = bigger
 
@@ -307,8 +311,8 @@ class SellerIndex:
         # entries skill_start[r] .. skill_start[r] + skill_count[r].
         self.skill_start = _Grow(np.int64, capacity, 0)
         self.skill_count = _Grow(np.int32, capacity, 0)
-        self.entry_sid = _Grow(np.int32, 6 * capacity, 0)
-        self.entry_row = _Grow(np.int32, 6 * capacity, 0)
+        self.entry_sid = _Grow(np.int32, 0, 0)  # sized by the first batch of sellers
+        self.entry_row = _Grow(np.int32, 0, 0)
         self.n_entries = 0
         # Inverted skill index (label id -> entries) over the first _inv_n entries; later
         # entries (sellers added since) are scanned, until `compact` folds them in.
@@ -397,8 +401,9 @@ class SellerIndex:
         counts = np.fromiter(map(len, sids), np.int64, count)
         starts = self.n_entries + np.cumsum(counts) - counts
         self.n_entries += int(counts.sum())
-        self.entry_sid.ensure(self.n_entries)
-        self.entry_row.ensure(self.n_entries)
+        batch = count > 1
+        self.entry_sid.ensure(self.n_entries, exact=batch)
+        self.entry_row.ensure(self.n_entries, exact=batch)
         entries = slice(self.n_entries - int(counts.sum()), self.n_entries)
         self.entry_sid.data[entries] = [sid for row_sids in sids for sid in row_sids]
         self.entry_row.data[entries] = np.repeat(np.arange(first, end, dtype=np.int32), counts)
