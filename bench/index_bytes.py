@@ -83,7 +83,8 @@ def main() -> None:
     index = matcher.index_
     arrays = index_arrays(index)
     array_total = sum(b for b, _, _ in arrays.values())
-    print(f"{n:,} sellers, {index.postings.nnz:,} postings ({index.postings.nnz / n:.1f} a seller), "
+    nnz = index.postings.nnz
+    print(f"{n:,} sellers, {nnz:,} postings ({nnz / n:.1f} a seller), "
           f"{len(index.text.terms):,} terms, {index.n_entries:,} skill entries, "
           f"{len(index.skills):,} skill labels")
     print(f"heap retained by fit: {retained:,} B = {retained / n:,.1f} B/seller")
