@@ -107,6 +107,35 @@ def _block_counts(indptr: np.ndarray, rows: np.ndarray, blocks: np.ndarray,
             blocks[c, (rows[k] >> BLOCK_BITS) + 1] += 1
 
 
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _square_sums(indptr: np.ndarray, lo: np.ndarray, tf: np.ndarray, blocks: np.ndarray,
+                 weights: np.ndarray, idf: np.ndarray, out: np.ndarray,
+                 ) -> None:  # pragma: no cover - compiled
+    # Per row, the float64 squares of its float32 weights summed in term order: what numpy's
+    # bincount over the term-major weights did (so the norms are the same to the bit).
+    n_blocks = blocks.shape[1] - 1
+    for c in range(indptr.shape[0] - 1):
+        a = indptr[c]
+        w_idf = idf[c]
+        for h in range(n_blocks):
+            base = h << BLOCK_BITS
+            for k in range(a + blocks[c, h], a + blocks[c, h + 1]):
+                w = np.float64(weights[tf[k]] * w_idf)
+                out[base + lo[k]] += w * w
+
+
+def l2_norms(indptr: np.ndarray, lo: np.ndarray, tf: np.ndarray, blocks: np.ndarray,
+             max_tf: int, idf: np.ndarray, n_rows: int) -> np.ndarray:
+    """float32 l2 norm of each row's sublinear tf-idf weights (1 for a row without terms)."""
+    n_blocks = blocks.shape[1] - 1
+    sq = np.zeros(max(n_blocks << BLOCK_BITS, n_rows), np.float64)
+    if len(lo):
+        _square_sums(indptr, lo, tf, blocks, tf_weights(max_tf), idf, sq)
+    norms = np.sqrt(sq[:n_rows]).astype(np.float32)
+    norms[norms == 0] = 1.0
+    return norms  # type: ignore[no-any-return]
+
+
 @dataclass
 class TextPostings:
     """Term-major postings of the rows present at the last fit or compaction (see module)."""
@@ -136,6 +165,16 @@ class TextPostings:
         padded = np.ones(n_blocks << BLOCK_BITS, np.float32)
         padded[:n_rows] = norms[:n_rows]
         return cls(indptr, rows.astype(np.uint16), tf.astype(tf_type), blocks, padded, n_rows,
+                   max_tf)
+
+    @classmethod
+    def from_parts(cls, indptr: np.ndarray, lo: np.ndarray, tf: np.ndarray, blocks: np.ndarray,
+                   norms: np.ndarray, n_rows: int, max_tf: int) -> TextPostings:
+        """From arrays already in their compact form (`fit_text`: no copies)."""
+        n_blocks = blocks.shape[1] - 1
+        padded = np.ones(n_blocks << BLOCK_BITS, np.float32)
+        padded[:n_rows] = norms[:n_rows]
+        return cls(np.ascontiguousarray(indptr, np.int64), lo, tf, blocks, padded, n_rows,
                    max_tf)
 
     @classmethod

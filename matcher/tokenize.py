@@ -156,34 +156,36 @@ def tokenize(docs: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     tokens = _Tokens()
     n = len(docs)
     per_doc = np.zeros(n, np.int64)
-    id_parts: list[np.ndarray] = []
+    all_lengths = [_byte_length(d) for d in docs]
+    # One array for every token id, as large as the most tokens the bytes could hold: memory
+    # is only committed where ids are written (fresh pages are expensive on some VMs, and
+    # per-chunk arrays concatenated at the end would need each id twice).
+    ids = np.empty((sum(all_lengths) + n) // 2 + 1, np.int32)
+    written = 0
     start = 0
     while start < n:
         end = start
         size = 0
-        lengths: list[int] = []
-        while end < n and (size < _CHUNK_BYTES or not lengths):
-            length = _byte_length(docs[end])
-            lengths.append(length)
-            size += length + 1
+        while end < n and (size < _CHUNK_BYTES or end == start):
+            size += all_lengths[end] + 1
             end += 1
+        lengths = all_lengths[start:end]
         # Documents end with a NUL (a separator): no token runs from one into the next.
         buf = np.frombuffer(("\x00".join(docs[start:end]) + "\x00").encode("utf-8", "replace"),
                             np.uint8)
         doc_ends = np.cumsum(np.asarray(lengths, np.int64) + 1)
         tokens.room(len(buf))
-        out = np.empty(len(buf) // 2 + 1, np.int32)
         tokens.state[2:] = 0
         while True:
             _scan(buf, doc_ends, _CLASS, _LOWER, tokens.table, tokens.id_hash, tokens.pool,
-                  tokens.pool_start, tokens.pool_len, tokens.state, out, per_doc[start:end])
+                  tokens.pool_start, tokens.pool_len, tokens.state, ids[written:],
+                  per_doc[start:end])
             if tokens.state[2] >= len(buf):
                 break
             tokens.grow()
-        id_parts.append(out[: tokens.state[4]].copy())
+        written += int(tokens.state[4])
         start = end
-    ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.int32)
-    return tokens.strings(), ids, per_doc
+    return tokens.strings(), ids[:written], per_doc
 
 
 def tokenize_docs(docs: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -232,28 +234,45 @@ def _doc_terms(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, n
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def _term_major(doc_ptr: np.ndarray, terms: np.ndarray, counts: np.ndarray, n_terms: int,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """CSR (documents x terms) to CSC: a counting sort, documents ascending in each term."""
+                block_bits: int, low: np.ndarray, tf: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """CSR (documents x terms) to term-major postings (a counting sort, documents ascending in
+    each term): each document's low bits into `low`, counts into `tf` (both written once, in
+    their final compact types); returns the term pointers and per term and row block where
+    its postings start (see matcher/postings.py)."""
+    n_docs = doc_ptr.shape[0] - 1
+    n_blocks = max(1, (n_docs + (1 << block_bits) - 1) >> block_bits)
     indptr = np.zeros(n_terms + 1, np.int64)
-    for k in range(terms.shape[0]):
-        indptr[terms[k] + 1] += 1
+    blocks = np.zeros((n_terms, n_blocks + 1), np.int32)
+    for d in range(n_docs):
+        h = (d >> block_bits) + 1
+        for k in range(doc_ptr[d], doc_ptr[d + 1]):
+            indptr[terms[k] + 1] += 1
+            blocks[terms[k], h] += 1
     for t in range(n_terms):
         indptr[t + 1] += indptr[t]
+        for h in range(n_blocks):
+            blocks[t, h + 1] += blocks[t, h]
     fill = indptr[:-1].copy()
-    rows = np.empty(terms.shape[0], np.int32)
-    tf = np.empty(terms.shape[0], np.int32)
-    for d in range(doc_ptr.shape[0] - 1):
+    mask = (1 << block_bits) - 1
+    for d in range(n_docs):
         for k in range(doc_ptr[d], doc_ptr[d + 1]):
             t = terms[k]
-            rows[fill[t]] = d
+            low[fill[t]] = d & mask
             tf[fill[t]] = counts[k]
             fill[t] += 1
-    return indptr, rows, tf
+    return indptr, blocks
 
 
 def term_counts(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, n_terms: int,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(term pointers, documents, counts): for each term the documents that use it (ascending)
-    and how often, from `tokenize`'s output and each raw token's term (-1: none)."""
+                block_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(term pointers, documents' low bits, counts, row blocks, largest count): for each term
+    the documents that use it (ascending) and how often, from `tokenize`'s output and each raw
+    token's term (-1: none)."""
     doc_ptr, terms, counts = _doc_terms(raw_ids, per_doc, raw_term, n_terms)
-    return _term_major(doc_ptr, terms, counts, n_terms)  # type: ignore[no-any-return]
+    max_tf = int(counts.max()) if len(counts) else 1
+    tf_type = np.uint8 if max_tf <= 255 else np.uint16 if max_tf <= 65535 else np.uint32
+    low = np.empty(len(terms), np.uint16)
+    tf = np.empty(len(terms), tf_type)
+    indptr, blocks = _term_major(doc_ptr, terms, counts, n_terms, block_bits, low, tf)
+    return indptr, low, tf, blocks, max_tf
