@@ -174,18 +174,19 @@ _EMPTY_POSTINGS = TextPostings.empty()
 class _TextFitProcess:
     """`fit_text` in a forked child while the parent builds the sellers' facts.
 
-    A build is two halves of about equal cost: the text (numpy-heavy) and the per-seller facts
-    (Python, under the GIL, so a thread would not help). The child inherits the documents by
-    fork (no copy), fits, and hands back the result through a pickle file in shared memory
-    (/dev/shm when there is one). Whatever goes wrong in the child (no fork, no memory, a
-    signal), the parent fits the text itself: the result is the same either way.
+    A build is two parts: the text (compiled loops, and the sellers' texts to make) and the
+    per-seller facts (Python, under the GIL, so a thread would not help). The child inherits
+    the sellers by fork (no copy), makes their texts, fits, and hands back the result through a
+    pickle file in shared memory (/dev/shm when there is one). Whatever goes wrong in the child
+    (no fork, no memory, a signal), the parent fits the text itself: the result is the same
+    either way.
     """
 
-    def __init__(self, pid: int, path: str, docs: list[str]) -> None:
-        self.pid, self.path, self.docs = pid, path, docs
+    def __init__(self, pid: int, path: str, sellers: list[Seller]) -> None:
+        self.pid, self.path, self.sellers = pid, path, sellers
 
     @classmethod
-    def start(cls, docs: list[str]) -> _TextFitProcess | None:
+    def start(cls, sellers: list[Seller]) -> _TextFitProcess | None:
         if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
             return None
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -202,13 +203,15 @@ class _TextFitProcess:
         if pid == 0:  # the child: fit, write, leave without running any of the parent's cleanup
             status = 1
             try:
-                fitted = fit_text(docs)
+                # The texts are made here, not before the fork: a million of them are ~3 GB of
+                # fresh memory, which costs the parent far more than their CPU time on a VM.
+                fitted = fit_text([seller_text(s) for s in sellers])
                 with open(path, "wb") as f:
                     pickle.dump(fitted, f, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
             finally:
                 os._exit(status)
-        return cls(pid, path, docs)
+        return cls(pid, path, sellers)
 
     def result(self) -> tuple[TextModel, TextPostings]:
         try:
@@ -220,7 +223,7 @@ class _TextFitProcess:
         finally:
             with suppress(OSError):
                 os.unlink(self.path)
-        return fit_text(self.docs)
+        return fit_text([seller_text(s) for s in self.sellers])
 
 
 @contextmanager
@@ -311,11 +314,10 @@ class SellerIndex:
     @classmethod
     def build(cls, sellers: list[Seller]) -> SellerIndex:
         with _no_cyclic_gc():
-            docs = [seller_text(s) for s in sellers]
-            job = _TextFitProcess.start(docs) if len(docs) >= PARALLEL_MIN_SELLERS else None
+            parallel = len(sellers) >= PARALLEL_MIN_SELLERS
+            job = _TextFitProcess.start(sellers) if parallel else None
             if job is None:
-                text, postings = fit_text(docs)
-            del docs
+                text, postings = fit_text([seller_text(s) for s in sellers])
             # Meanwhile (with a job) the other core fits the text: the facts are Python work.
             index = cls(_EMPTY_TEXT, _EMPTY_POSTINGS, len(sellers))
             index._append_all(sellers)

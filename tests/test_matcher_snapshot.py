@@ -138,8 +138,8 @@ def test_the_text_fitted_in_a_second_process_gives_the_same_index(
     forked: list[int] = []
     start = matcher_index._TextFitProcess.start
 
-    def spy(docs: list[str]) -> Any:
-        job = start(docs)
+    def spy(sellers: list[Seller]) -> Any:
+        job = start(sellers)
         forked.append(job.pid if job is not None else 0)
         return job
 
