@@ -119,9 +119,10 @@ class _Tokens:
         self.state = np.zeros(5, np.int64)  # see _scan
 
     def room(self, n_bytes: int) -> None:
-        """Room for a chunk of n_bytes (at most n_bytes / 2 + 1 tokens, all of them new)."""
+        """Room for a chunk of n_bytes (at most n_bytes tokens, "a1b2" is 4, all of them new;
+        the arrays are zero-filled, so memory is committed only where ids are written)."""
         n_ids, used = int(self.state[0]), int(self.state[1])
-        most = n_ids + n_bytes // 2 + 1
+        most = n_ids + n_bytes + 1
         if most > len(self.id_hash):
             size = max(most, 2 * len(self.id_hash))
             for name in ("id_hash", "pool_start", "pool_len"):
@@ -157,10 +158,10 @@ def tokenize(docs: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     n = len(docs)
     per_doc = np.zeros(n, np.int64)
     all_lengths = [_byte_length(d) for d in docs]
-    # One array for every token id, as large as the most tokens the bytes could hold: memory
-    # is only committed where ids are written (fresh pages are expensive on some VMs, and
-    # per-chunk arrays concatenated at the end would need each id twice).
-    ids = np.empty((sum(all_lengths) + n) // 2 + 1, np.int32)
+    # One array for every token id, as large as the most tokens the bytes could hold (one a
+    # byte: "a1b2" is 4 tokens): memory is only committed where ids are written (fresh pages
+    # are expensive on some VMs; per-chunk arrays concatenated would need each id twice).
+    ids = np.empty(sum(all_lengths) + n + 1, np.int32)
     written = 0
     start = 0
     while start < n:
