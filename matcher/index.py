@@ -22,10 +22,11 @@ import os
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -127,7 +128,7 @@ class TextVector:
     norm: np.float32
 
 
-def fit_text(docs: list[str]) -> tuple[TextModel, TextPostings]:
+def fit_text(docs: Sequence[str]) -> tuple[TextModel, TextPostings]:
     """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF postings of `docs`.
 
     Equivalent to scikit-learn's TfidfVectorizer(sublinear_tf=True, smooth_idf=True) with our
@@ -135,7 +136,7 @@ def fit_text(docs: list[str]) -> tuple[TextModel, TextPostings]:
     (matcher/tokenize.py) and maps each distinct raw token to its term once.
     """
     n = len(docs)
-    raws, raw_ids, per_doc = tokenize(docs)
+    raws, parts, per_doc = tokenize(docs)
     vocab: dict[str, int] = {}
     raw_to_term: dict[str, int] = {}
     raw_term = np.full(len(raws), -1, np.int32)
@@ -148,9 +149,8 @@ def fit_text(docs: list[str]) -> tuple[TextModel, TextPostings]:
     # Per term, its documents ascending (as row blocks and low bits) and the term's count in
     # each: the postings' own arrays, with no per-token or per-posting temporaries (fresh
     # memory costs more than the arithmetic on a VM, ~0.5-2 s a GB).
-    indptr, lo, tf, blocks, max_tf = term_counts(raw_ids, per_doc, raw_term, n_terms,
-                                                 BLOCK_BITS)
-    del raw_ids
+    indptr, lo, tf, blocks, max_tf = term_counts(parts, per_doc, raw_term, n_terms, BLOCK_BITS)
+    del parts
     df = np.diff(indptr)
     idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
     # Stored: counts and norms, not the weights (recomputed bit for bit when read).
@@ -164,6 +164,26 @@ def fit_text(docs: list[str]) -> tuple[TextModel, TextPostings]:
             display[tid] = canonical(raw)
     model = TextModel(vocab, display, idf, n, raw_to_term)
     return model, postings
+
+
+class SellerTexts(Sequence[str]):
+    """The sellers' texts, each made when read (`fit_text` reads each once): never all held
+    at once, so their memory is reused chunk after chunk instead of freshly committed."""
+
+    def __init__(self, sellers: Sequence[Seller]) -> None:
+        self.sellers = sellers
+
+    def __len__(self) -> int:
+        return len(self.sellers)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [seller_text(s) for s in self.sellers[i]]
+        return seller_text(self.sellers[i])
 
 
 PARALLEL_MIN_SELLERS = 20_000  # below this a second process costs more than it saves
@@ -205,7 +225,7 @@ class _TextFitProcess:
             try:
                 # The texts are made here, not before the fork: a million of them are ~3 GB of
                 # fresh memory, which costs the parent far more than their CPU time on a VM.
-                fitted = fit_text([seller_text(s) for s in sellers])
+                fitted = fit_text(SellerTexts(sellers))
                 with open(path, "wb") as f:
                     pickle.dump(fitted, f, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
@@ -223,7 +243,7 @@ class _TextFitProcess:
         finally:
             with suppress(OSError):
                 os.unlink(self.path)
-        return fit_text([seller_text(s) for s in self.sellers])
+        return fit_text(SellerTexts(self.sellers))
 
 
 @contextmanager
@@ -317,7 +337,7 @@ class SellerIndex:
             parallel = len(sellers) >= PARALLEL_MIN_SELLERS
             job = _TextFitProcess.start(sellers) if parallel else None
             if job is None:
-                text, postings = fit_text([seller_text(s) for s in sellers])
+                text, postings = fit_text(SellerTexts(sellers))
             # Meanwhile (with a job) the other core fits the text: the facts are Python work.
             index = cls(_EMPTY_TEXT, _EMPTY_POSTINGS, len(sellers))
             index._append_all(sellers)

@@ -16,6 +16,8 @@ use the regex; both give the same tokens (tests/test_matcher.py compares).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numba as nb
 import numpy as np
 
@@ -151,75 +153,83 @@ def _byte_length(doc: str) -> int:
     return len(doc) if doc.isascii() else len(doc.encode("utf-8", "replace"))
 
 
-def tokenize(docs: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """All tokens of `docs`: (distinct raw tokens, raw id per token (int32) in document order,
-    tokens per document (int64))."""
+def tokenize(docs: Sequence[str]) -> tuple[list[str], list[tuple[np.ndarray, int]], np.ndarray]:
+    """All tokens of `docs`: (distinct raw tokens, per chunk of documents the raw id of each of
+    its tokens (int32, in document order) and its number of documents, tokens per document).
+
+    Each document is read once, in order, and only a chunk's worth is held at a time: `docs`
+    may make its texts as it is read (a million texts at once are ~3 GB of fresh memory)."""
     tokens = _Tokens()
     n = len(docs)
     per_doc = np.zeros(n, np.int64)
-    all_lengths = [_byte_length(d) for d in docs]
-    # One array for every token id, as large as the most tokens the bytes could hold (one a
-    # byte: "a1b2" is 4 tokens): memory is only committed where ids are written (fresh pages
-    # are expensive on some VMs; per-chunk arrays concatenated would need each id twice).
-    ids = np.empty(sum(all_lengths) + n + 1, np.int32)
-    written = 0
+    parts: list[tuple[np.ndarray, int]] = []
+    scratch = np.empty(0, np.int32)
     start = 0
     while start < n:
-        end = start
+        chunk: list[str] = []
+        lengths: list[int] = []
         size = 0
-        while end < n and (size < _CHUNK_BYTES or end == start):
-            size += all_lengths[end] + 1
+        end = start
+        while end < n and (size < _CHUNK_BYTES or not chunk):
+            doc = docs[end]
+            chunk.append(doc)
+            lengths.append(_byte_length(doc))
+            size += lengths[-1] + 1
             end += 1
-        lengths = all_lengths[start:end]
         # Documents end with a NUL (a separator): no token runs from one into the next.
-        buf = np.frombuffer(("\x00".join(docs[start:end]) + "\x00").encode("utf-8", "replace"),
-                            np.uint8)
+        buf = np.frombuffer(("\x00".join(chunk) + "\x00").encode("utf-8", "replace"), np.uint8)
+        del chunk
         doc_ends = np.cumsum(np.asarray(lengths, np.int64) + 1)
         tokens.room(len(buf))
+        if len(scratch) < len(buf):  # at most one token a byte ("a1b2" is four)
+            scratch = np.empty(max(len(buf), _CHUNK_BYTES + (_CHUNK_BYTES >> 2)), np.int32)
         tokens.state[2:] = 0
         while True:
             _scan(buf, doc_ends, _CLASS, _LOWER, tokens.table, tokens.id_hash, tokens.pool,
-                  tokens.pool_start, tokens.pool_len, tokens.state, ids[written:],
-                  per_doc[start:end])
+                  tokens.pool_start, tokens.pool_len, tokens.state, scratch, per_doc[start:end])
             if tokens.state[2] >= len(buf):
                 break
             tokens.grow()
-        written += int(tokens.state[4])
+        parts.append((scratch[: tokens.state[4]].copy(), end - start))
         start = end
-    return tokens.strings(), ids[:written], per_doc
+    return tokens.strings(), parts, per_doc
 
 
 def tokenize_docs(docs: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(distinct raw tokens, raw id per token, document per token), ids and documents int32."""
-    raws, ids, per_doc = tokenize(docs)
+    raws, parts, per_doc = tokenize(docs)
+    ids = np.concatenate([p for p, _ in parts]) if parts else np.empty(0, np.int32)
     return raws, ids, np.repeat(np.arange(len(docs), dtype=np.int32), per_doc)
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _doc_terms(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, n_terms: int,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Per document its distinct terms and their counts (CSR, terms in order of first use)."""
-    n_docs = per_doc.shape[0]
-    last = np.full(n_terms, -1, np.int64)  # the document a term was last counted in
-    indptr = np.zeros(n_docs + 1, np.int64)
+def _distinct(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, last: np.ndarray,
+              first_doc: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Distinct terms of each document of a chunk (`last`: the document a term was last
+    counted in, across chunks)."""
     k = 0
-    for d in range(n_docs):  # first pass: distinct terms per document
+    for i in range(per_doc.shape[0]):
+        d = first_doc + i
         distinct = 0
-        for _ in range(per_doc[d]):
+        for _ in range(per_doc[i]):
             t = raw_term[raw_ids[k]]
             k += 1
             if t >= 0 and last[t] != d:
                 last[t] = d
                 distinct += 1
-        indptr[d + 1] = indptr[d] + distinct
-    terms = np.empty(indptr[n_docs], np.int32)
-    counts = np.zeros(indptr[n_docs], np.int32)
-    slot = np.empty(n_terms, np.int64)  # where the current document counts a term
-    last[:] = -1
+        out[i] = distinct
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _fill(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, last: np.ndarray,
+          slot: np.ndarray, first_doc: int, indptr: np.ndarray, terms: np.ndarray,
+          counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Each document's distinct terms (in order of first use) and their counts."""
     k = 0
-    for d in range(n_docs):
+    for i in range(per_doc.shape[0]):
+        d = first_doc + i
         at = indptr[d]
-        for _ in range(per_doc[d]):
+        for _ in range(per_doc[i]):
             t = raw_term[raw_ids[k]]
             k += 1
             if t < 0:
@@ -230,6 +240,29 @@ def _doc_terms(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, n
                 terms[at] = t
                 at += 1
             counts[slot[t]] += 1
+
+
+def _doc_terms(parts: list[tuple[np.ndarray, int]], per_doc: np.ndarray, raw_term: np.ndarray,
+               n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per document its distinct terms and their counts (CSR), chunk by chunk."""
+    n_docs = len(per_doc)
+    last = np.full(n_terms, -1, np.int64)
+    indptr = np.zeros(n_docs + 1, np.int64)
+    first = 0
+    for ids, count in parts:
+        _distinct(ids, per_doc[first: first + count], raw_term, last, first,
+                  indptr[first + 1: first + count + 1])
+        first += count
+    np.cumsum(indptr, out=indptr)
+    terms = np.empty(indptr[-1], np.int32)
+    counts = np.zeros(indptr[-1], np.int32)
+    slot = np.empty(n_terms, np.int64)
+    last[:] = -1
+    first = 0
+    for ids, count in parts:
+        _fill(ids, per_doc[first: first + count], raw_term, last, slot, first, indptr, terms,
+              counts)
+        first += count
     return indptr, terms, counts
 
 
@@ -265,12 +298,13 @@ def _term_major(doc_ptr: np.ndarray, terms: np.ndarray, counts: np.ndarray, n_te
     return indptr, blocks
 
 
-def term_counts(raw_ids: np.ndarray, per_doc: np.ndarray, raw_term: np.ndarray, n_terms: int,
-                block_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+def term_counts(parts: list[tuple[np.ndarray, int]], per_doc: np.ndarray, raw_term: np.ndarray,
+                n_terms: int, block_bits: int,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """(term pointers, documents' low bits, counts, row blocks, largest count): for each term
     the documents that use it (ascending) and how often, from `tokenize`'s output and each raw
     token's term (-1: none)."""
-    doc_ptr, terms, counts = _doc_terms(raw_ids, per_doc, raw_term, n_terms)
+    doc_ptr, terms, counts = _doc_terms(parts, per_doc, raw_term, n_terms)
     max_tf = int(counts.max()) if len(counts) else 1
     tf_type = np.uint8 if max_tf <= 255 else np.uint16 if max_tf <= 65535 else np.uint32
     low = np.empty(len(terms), np.uint16)
