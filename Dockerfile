@@ -25,9 +25,12 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin marketplace \
 USER marketplace
 WORKDIR /home/marketplace
 
+# NUMBA_CACHE_DIR: the matcher's compiled loops (matcher/postings.py, tokenize.py) are compiled
+# by the first process that needs them and loaded from here by every later start.
 ENV MARKETPLACE_HOST=0.0.0.0 \
     MARKETPLACE_PORT=8080 \
-    MARKETPLACE_DATA_DIR=/data
+    MARKETPLACE_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/data/numba-cache
 EXPOSE 8080
 VOLUME ["/data"]
 

@@ -306,14 +306,13 @@ def _topical_text(index: SellerIndex, q: Query, pieces: dict[str, Any]) -> np.nd
     if q.topical.all() or not has.any():
         return has  # type: ignore[no-any-return]
     postings: Postings = pieces["postings"]
-    lengths = np.diff(np.r_[postings.starts, len(postings.rows)])
     marked = np.zeros(index.n_rows, np.bool_)
-    marked[postings.rows[np.repeat(q.topical, lengths)]] = True
+    topical = postings.known[q.topical[postings.known]]
+    marked[: index.n_main] = index.postings.mark(q.term_ids[topical])
     if index.delta_rows:
         wanted = set(q.term_ids[q.topical].tolist())
         for k, row in enumerate(index.delta_rows):
-            ids, _ = index.delta_vectors[k]
-            marked[row] = not wanted.isdisjoint(ids.tolist())
+            marked[row] = not wanted.isdisjoint(index.delta_vectors[k].ids.tolist())
     return has & marked  # type: ignore[no-any-return]
 
 
@@ -356,41 +355,31 @@ def _applicable_weights(q: Query) -> dict[str, float]:
 
 @dataclass(slots=True)
 class Postings:
-    """The main-matrix postings of a query's terms, gathered once by `text_scores` and reused
-    for explanations: rows, raw seller weights, and where each query term's run starts."""
+    """Which of a query's terms have main postings (explanations and the evidence rule read
+    them from the index for the few rows they need)."""
 
-    rows: np.ndarray  # int32, per posting entry
-    data: np.ndarray  # float32, the seller's tf-idf weight
-    starts: np.ndarray  # int64, per query term (in term_ids order): first entry of its run
+    known: np.ndarray  # int64, positions in term_ids of the terms the main postings know
 
 
 def text_scores(index: SellerIndex, term_ids: np.ndarray, term_weights: np.ndarray,
                 ) -> tuple[np.ndarray, Postings]:
-    """Cosine of the query with every row, via the CSC columns of the query's terms only.
-
-    scipy slices those columns and multiplies in C++ (two passes over the postings, float32);
-    the slice is also what explanations read the chosen rows' terms from."""
+    """Cosine of the query with every row, from the postings of the query's terms only
+    (float32, in scipy's CSC mat-vec order: see matcher/postings.py)."""
     n = index.n_rows
-    m = index.matrix
-    n_main, n_cols = m.shape
-    lengths = np.zeros(len(term_ids), np.int64)
+    p = index.postings
+    n_main, n_cols = p.shape
     known = np.flatnonzero(term_ids < n_cols) if n_main else np.empty(0, np.int64)
     # Words first seen after the last compaction are only in the delta: no main postings.
     if len(known):
-        sub = m[:, term_ids[known]]
-        main = np.asarray(sub @ term_weights[known].astype(np.float32), np.float32)
-        lengths[known] = np.diff(sub.indptr)
-        rows, data = sub.indices, sub.data
+        main = p.dot(index.text.idf, term_ids[known], term_weights[known].astype(np.float32))
     else:
         main = np.zeros(n_main, np.float32)
-        rows, data = np.empty(0, np.int32), np.empty(0, np.float32)
-    starts = np.cumsum(lengths) - lengths
     out = main if n_main == n else np.concatenate([main, np.zeros(n - n_main, np.float32)])
     if index.delta_rows:
         q = np.zeros(len(index.text.terms), np.float32)
         q[term_ids] = term_weights
         out[np.asarray(index.delta_rows)] = index.delta_matrix() @ q
-    return out, Postings(rows, data, starts)
+    return out, Postings(known)
 
 
 # Per kind, how many entries each index keeps (least recently used first out).

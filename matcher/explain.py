@@ -33,8 +33,8 @@ _LABELS = {
 def term_contributions(index: SellerIndex, q: Query, rows: np.ndarray, postings: Postings,
                        ) -> list[list[tuple[str, float]]]:
     """Per row: the query terms its text has, as (term, query weight x seller weight), best
-    first, at most TOP_TERMS. Main-matrix rows come from the postings `text_scores` already
-    gathered (one pass marking the wanted rows), delta rows from their own vectors."""
+    first, at most TOP_TERMS. Main rows' weights are looked up in the postings of the query's
+    terms (a binary search per row and term), delta rows' in their own vectors."""
     n_terms = len(q.term_ids)
     out: list[list[tuple[str, float]]] = [[] for _ in range(len(rows))]
     if not n_terms or not len(rows):
@@ -43,17 +43,15 @@ def term_contributions(index: SellerIndex, q: Query, rows: np.ndarray, postings:
     tids = q.term_ids.tolist()
     qws = q.term_weights.astype(np.float64)
     rows = np.asarray(rows, np.int64)
-    if len(postings.rows):
-        # Posting rows and chosen rows are index rows (< n_rows): one gather marks the wanted.
-        wanted = np.zeros(index.n_rows, np.bool_)
-        wanted[rows] = True
-        sel = np.flatnonzero(wanted[postings.rows])
-        if len(sel):
-            j = np.searchsorted(postings.starts, sel, side="right") - 1
-            # Empty runs share a start with the next term: the last of equal starts owns sel.
-            contrib = qws[j] * postings.data[sel].astype(np.float64)
-            order_rows = np.argsort(rows, kind="stable")
-            pos = order_rows[np.searchsorted(rows[order_rows], postings.rows[sel])]
+    main = np.flatnonzero(rows < index.n_main)
+    if len(postings.known) and len(main):
+        weights, present = index.postings.lookup(
+            index.text.idf, q.term_ids[postings.known], rows[main])
+        at, col = np.nonzero(present)
+        if len(at):
+            pos = main[at]
+            j = postings.known[col]
+            contrib = qws[j] * weights[at, col].astype(np.float64)
             # Best first per row, ties in query-term order (as a stable sort would give).
             order = np.lexsort((j, -contrib, pos))
             pos_o, j_o, c_o = pos[order], j[order], contrib[order]
@@ -68,8 +66,8 @@ def term_contributions(index: SellerIndex, q: Query, rows: np.ndarray, postings:
             k = delta_pos.get(row)
             if k is None:
                 continue
-            ids, weights = index.delta_vectors[k]
-            found = dict(zip(ids.tolist(), weights.tolist(), strict=True))
+            vector = index.delta_vectors[k]
+            found = dict(zip(vector.ids.tolist(), vector.weights.tolist(), strict=True))
             pairs = [(-qw * found[tid], j, tid) for j, (tid, qw)
                      in enumerate(zip(tids, qws.tolist(), strict=True)) if tid in found]
             pairs.sort()

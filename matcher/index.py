@@ -1,10 +1,11 @@
-"""The fitted seller index: a TF-IDF matrix plus compact per-seller arrays.
+"""The fitted seller index: TF-IDF postings plus compact per-seller arrays.
 
 Memory layout (why it is fast and small):
-- text: one CSC matrix (float32 data, int32 indices) for the sellers present at `fit`, so a
-  query touches only the columns of its own terms; sellers added later live in a small
-  row-wise "delta" (same vocabulary and IDF, transformed not refitted) that `compact` folds
-  into the CSC (automatically when it reaches COMPACT_MIN_ROWS / COMPACT_SHARE, or on demand).
+- text: term-major postings (matcher/postings.py: 3 bytes each, weights recomputed exactly)
+  for the sellers present at `fit`, so a query touches only its own terms; sellers added
+  later live in a small row-wise "delta" (same vocabulary and IDF, transformed not refitted)
+  that `compact` folds into the postings (automatically when it reaches COMPACT_MIN_ROWS /
+  COMPACT_SHARE, or on demand).
 - per-seller facts as numpy arrays indexed by row: alive, active, category bitmasks and win
   counts, location bitmasks, day rate, number of wins, last win day, SME.
 - sparse facts (buyer organisations, specialist roles) as key -> rows lists; skills as flat
@@ -21,10 +22,11 @@ import os
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +34,7 @@ import scipy.sparse as sp
 from models.types import CATEGORIES, Seller
 
 from .orgs import OrgIndex
+from .postings import BLOCK_BITS, TextPostings, l2_norms, tf_weights
 from .rows import KeyedRows, RowMap, RowNames
 from .skills import SkillVocab
 from .text import (
@@ -43,7 +46,7 @@ from .text import (
     seller_text,
     term_of,
 )
-from .tokenize import tokenize_docs
+from .tokenize import term_counts, tokenize
 
 MAX_CATEGORIES = 16  # category codes beyond this are not tracked: the bit below stands for them
 MAX_LOCATIONS = 62  # bit 62 = "has untracked locations", bit 63 = "serves anywhere"
@@ -101,28 +104,42 @@ class TextModel:
                 self.raw_to_term[raw] = tid
         return tid
 
-    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(term ids, l2-normalised sublinear tf-idf weights) of one seller text."""
+    def vector(self, text: str) -> TextVector:
+        """Term ids (ascending), counts, l2-normalised sublinear tf-idf weights and their norm
+        of one seller text (the weights are what postings of these counts and norm give)."""
         counts = Counter(t for t in map(self.learn_id, TOKEN_RE.findall(text.lower())) if t >= 0)
         if not counts:
-            return np.empty(0, np.int32), np.empty(0, np.float32)
+            return TextVector(np.empty(0, np.int32), np.empty(0, np.int64),
+                              np.empty(0, np.float32), np.float32(1.0))
         ids = np.fromiter(counts.keys(), np.int32, len(counts))
-        tf = np.fromiter(counts.values(), np.float32, len(counts))
-        weights = (1.0 + np.log(tf)) * self.idf[ids]
-        weights /= np.float32(np.linalg.norm(weights)) or np.float32(1.0)
+        tf = np.fromiter(counts.values(), np.int64, len(counts))
+        weights = tf_weights(int(tf.max()))[tf] * self.idf[ids]
+        norm = np.float32(np.linalg.norm(weights)) or np.float32(1.0)
+        weights /= norm
         order = np.argsort(ids)
-        return ids[order], weights[order].astype(np.float32)
+        return TextVector(ids[order], tf[order], weights[order].astype(np.float32), norm)
 
 
-def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
-    """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF matrix of `docs`.
+@dataclass(slots=True)
+class TextVector:
+    """One text added after fit: its terms and weights (scored from the delta until
+    `compact`), and the counts and norm that compaction stores as postings."""
+
+    ids: np.ndarray  # int32, ascending
+    tf: np.ndarray  # int64 counts
+    weights: np.ndarray  # float32
+    norm: np.float32
+
+
+def fit_text(docs: Sequence[str]) -> tuple[TextModel, TextPostings]:
+    """Vocabulary, smoothed IDF and the l2-normalised sublinear TF-IDF postings of `docs`.
 
     Equivalent to scikit-learn's TfidfVectorizer(sublinear_tf=True, smooth_idf=True) with our
-    tokenizer and analyzer, but tokenises the whole corpus with numpy (matcher/tokenize.py) and
-    maps each distinct raw token to its term once: several times faster at 100k documents.
+    tokenizer and analyzer, but tokenises and counts the whole corpus in compiled loops
+    (matcher/tokenize.py) and maps each distinct raw token to its term once.
     """
     n = len(docs)
-    raws, raw_ids, doc_of = tokenize_docs(docs)
+    raws, parts, per_doc = tokenize(docs)
     vocab: dict[str, int] = {}
     raw_to_term: dict[str, int] = {}
     raw_term = np.full(len(raws), -1, np.int32)
@@ -132,35 +149,16 @@ def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
         tid = vocab.setdefault(term, len(vocab)) if term else -1
         raw_to_term[raw] = raw_term[rid] = tid
     n_terms = len(vocab)
-    term_ids = raw_term[raw_ids]
-    keep = term_ids >= 0
-    term_ids, doc_of = term_ids[keep], doc_of[keep]
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(doc_of, minlength=n), out=indptr[1:])
-    tokens = sp.csr_matrix(
-        (np.ones(len(term_ids), np.float32), term_ids, indptr), shape=(n, n_terms)
-    )
-    del term_ids, doc_of, keep, raw_ids
-    # Column-major first: scipy's conversion is a stable counting sort (C++), so each term's
-    # documents come out in order and a document's repeats of the term are adjacent; counting
-    # them is then one linear pass (summing in the row-major matrix sorted every row first).
-    counts = tokens.tocsc()
-    del tokens
-    counts.has_sorted_indices = True
-    counts.sum_duplicates()
-    df = np.diff(counts.indptr)
-    # A copy: after summing, scipy may keep the indices as a view into the token-sized array
-    # (2.5 times larger), which the index would otherwise hold on to.
-    rows = counts.indices.astype(np.int32)
+    # Per term, its documents ascending (as row blocks and low bits) and the term's count in
+    # each: the postings' own arrays, with no per-token or per-posting temporaries (fresh
+    # memory costs more than the arithmetic on a VM, ~0.5-2 s a GB).
+    indptr, lo, tf, blocks, max_tf = term_counts(parts, per_doc, raw_term, n_terms, BLOCK_BITS)
+    del parts
+    df = np.diff(indptr)
     idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-    data = (1.0 + np.log(counts.data)) * idf[np.repeat(np.arange(n_terms, dtype=np.int32), df)]
-    # Per document, its terms are summed in term order, as in a row-major pass.
-    sq = np.bincount(rows, weights=data.astype(np.float64) ** 2, minlength=n)
-    norms = np.sqrt(sq).astype(np.float32)
-    norms[norms == 0] = 1.0
-    data = (data / norms[rows]).astype(np.float32)
-    matrix = sp.csc_matrix((data, rows, counts.indptr), shape=(n, n_terms))
-    matrix.has_sorted_indices = True
+    # Stored: counts and norms, not the weights (recomputed bit for bit when read).
+    norms = l2_norms(indptr, lo, tf, blocks, max_tf, idf, n)
+    postings = TextPostings.from_parts(indptr, lo, tf, blocks, norms, n, max_tf)
     # Explanations show a word as buyers write it (shortest surface form), not the stem.
     display = sorted(vocab, key=vocab.__getitem__)
     for raw in sorted(raw_to_term, key=len, reverse=True):
@@ -168,29 +166,50 @@ def fit_text(docs: list[str]) -> tuple[TextModel, sp.csc_matrix]:
         if tid >= 0:
             display[tid] = canonical(raw)
     model = TextModel(vocab, display, idf, n, raw_to_term)
-    return model, matrix
+    return model, postings
+
+
+class SellerTexts(Sequence[str]):
+    """The sellers' texts, each made when read (`fit_text` reads each once): never all held
+    at once, so their memory is reused chunk after chunk instead of freshly committed."""
+
+    def __init__(self, sellers: Sequence[Seller]) -> None:
+        self.sellers = sellers
+
+    def __len__(self) -> int:
+        return len(self.sellers)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [seller_text(s) for s in self.sellers[i]]
+        return seller_text(self.sellers[i])
 
 
 PARALLEL_MIN_SELLERS = 20_000  # below this a second process costs more than it saves
 _EMPTY_TEXT = TextModel({}, [], np.empty(0, np.float32), 0)
-_EMPTY_MATRIX = sp.csc_matrix((0, 0), dtype=np.float32)
+_EMPTY_POSTINGS = TextPostings.empty()
 
 
 class _TextFitProcess:
     """`fit_text` in a forked child while the parent builds the sellers' facts.
 
-    A build is two halves of about equal cost: the text (numpy-heavy) and the per-seller facts
-    (Python, under the GIL, so a thread would not help). The child inherits the documents by
-    fork (no copy), fits, and hands back the result through a pickle file in shared memory
-    (/dev/shm when there is one). Whatever goes wrong in the child (no fork, no memory, a
-    signal), the parent fits the text itself: the result is the same either way.
+    A build is two parts: the text (compiled loops, and the sellers' texts to make) and the
+    per-seller facts (Python, under the GIL, so a thread would not help). The child inherits
+    the sellers by fork (no copy), makes their texts, fits, and hands back the result through a
+    pickle file in shared memory (/dev/shm when there is one). Whatever goes wrong in the child
+    (no fork, no memory, a signal), the parent fits the text itself: the result is the same
+    either way.
     """
 
-    def __init__(self, pid: int, path: str, docs: list[str]) -> None:
-        self.pid, self.path, self.docs = pid, path, docs
+    def __init__(self, pid: int, path: str, sellers: list[Seller]) -> None:
+        self.pid, self.path, self.sellers = pid, path, sellers
 
     @classmethod
-    def start(cls, docs: list[str]) -> _TextFitProcess | None:
+    def start(cls, sellers: list[Seller]) -> _TextFitProcess | None:
         if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
             return None
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -207,28 +226,27 @@ class _TextFitProcess:
         if pid == 0:  # the child: fit, write, leave without running any of the parent's cleanup
             status = 1
             try:
-                text, matrix = fit_text(docs)
+                # The texts are made here, not before the fork: a million of them are ~3 GB of
+                # fresh memory, which costs the parent far more than their CPU time on a VM.
+                fitted = fit_text(SellerTexts(sellers))
                 with open(path, "wb") as f:
-                    pickle.dump((text, matrix.data, matrix.indices, matrix.indptr,
-                                 matrix.shape), f, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(fitted, f, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
             finally:
                 os._exit(status)
-        return cls(pid, path, docs)
+        return cls(pid, path, sellers)
 
-    def result(self) -> tuple[TextModel, sp.csc_matrix]:
+    def result(self) -> tuple[TextModel, TextPostings]:
         try:
             _, status = os.waitpid(self.pid, 0)
             if status == 0:
                 with open(self.path, "rb") as f:
-                    text, data, indices, indptr, shape = pickle.load(f)
-                matrix = sp.csc_matrix((data, indices, indptr), shape=shape)
-                matrix.has_sorted_indices = True
-                return text, matrix
+                    text, postings = pickle.load(f)
+                return text, postings
         finally:
             with suppress(OSError):
                 os.unlink(self.path)
-        return fit_text(self.docs)
+        return fit_text(SellerTexts(self.sellers))
 
 
 @contextmanager
@@ -257,9 +275,13 @@ class _Grow:
         self.fill = fill
         self.data = np.full(max(capacity, 16), fill, dtype=dtype)
 
-    def ensure(self, size: int) -> None:
+    def ensure(self, size: int, exact: bool = False) -> None:
+        """Room for `size` items: doubling (one seller at a time), or exactly `size` (a
+        batch, e.g. a fit: doubling past a fit's ~6 skills a seller would leave up to half
+        of the array unused)."""
         if size > len(self.data):
-            bigger = np.full(max(size, 2 * len(self.data)), self.fill, dtype=self.data.dtype)
+            grown = size if exact else max(size, 2 * len(self.data))
+            bigger = np.full(grown, self.fill, dtype=self.data.dtype)
             bigger[: len(self.data)] = self.data
             self.data = bigger
 
@@ -267,10 +289,10 @@ class _Grow:
 class SellerIndex:
     """All fitted state of a Matcher. Built by `SellerIndex.build(sellers)`."""
 
-    def __init__(self, text: TextModel, matrix: sp.csc_matrix, capacity: int) -> None:
+    def __init__(self, text: TextModel, postings: TextPostings, capacity: int) -> None:
         self.text = text
-        self.matrix = matrix  # rows 0..n_main-1
-        self.n_main = matrix.shape[0]
+        self.postings = postings  # rows 0..n_main-1
+        self.n_main = postings.n_rows
         self.n_rows = 0
         self.row_of = RowMap()  # seller id -> row
         self.ids = _Grow(np.int64, capacity, -1)
@@ -295,8 +317,8 @@ class SellerIndex:
         # entries skill_start[r] .. skill_start[r] + skill_count[r].
         self.skill_start = _Grow(np.int64, capacity, 0)
         self.skill_count = _Grow(np.int32, capacity, 0)
-        self.entry_sid = _Grow(np.int32, 6 * capacity, 0)
-        self.entry_row = _Grow(np.int32, 6 * capacity, 0)
+        self.entry_sid = _Grow(np.int32, 0, 0)  # sized by the first batch of sellers
+        self.entry_row = _Grow(np.int32, 0, 0)
         self.n_entries = 0
         # Inverted skill index (label id -> entries) over the first _inv_n entries; later
         # entries (sellers added since) are scanned, until `compact` folds them in.
@@ -306,7 +328,7 @@ class SellerIndex:
         self.row_orgs = RowNames()  # per row, its buyers' names (for explanations)
         # Delta: text rows of sellers added after fit (row >= n_main), until `compact`.
         self.delta_rows: list[int] = []
-        self.delta_vectors: list[tuple[np.ndarray, np.ndarray]] = []
+        self.delta_vectors: list[TextVector] = []
         self._delta_csr: sp.csr_matrix | None = None
         self.n_transformed = 0  # rows whose text used an IDF fitted without them (drift)
         self.version = 0  # bumped on every change (caches key on it)
@@ -315,19 +337,18 @@ class SellerIndex:
     @classmethod
     def build(cls, sellers: list[Seller]) -> SellerIndex:
         with _no_cyclic_gc():
-            docs = [seller_text(s) for s in sellers]
-            job = _TextFitProcess.start(docs) if len(docs) >= PARALLEL_MIN_SELLERS else None
+            parallel = len(sellers) >= PARALLEL_MIN_SELLERS
+            job = _TextFitProcess.start(sellers) if parallel else None
             if job is None:
-                text, matrix = fit_text(docs)
-            del docs
+                text, postings = fit_text(SellerTexts(sellers))
             # Meanwhile (with a job) the other core fits the text: the facts are Python work.
-            index = cls(_EMPTY_TEXT, _EMPTY_MATRIX, len(sellers))
+            index = cls(_EMPTY_TEXT, _EMPTY_POSTINGS, len(sellers))
             index._append_all(sellers)
             index._build_skill_postings()
             index.freeze_rows()
             if job is not None:
-                text, matrix = job.result()
-            index.text, index.matrix, index.n_main = text, matrix, matrix.shape[0]
+                text, postings = job.result()
+            index.text, index.postings, index.n_main = text, postings, postings.n_rows
         index.version += 1
         return index
 
@@ -385,8 +406,9 @@ class SellerIndex:
         counts = np.fromiter(map(len, sids), np.int64, count)
         starts = self.n_entries + np.cumsum(counts) - counts
         self.n_entries += int(counts.sum())
-        self.entry_sid.ensure(self.n_entries)
-        self.entry_row.ensure(self.n_entries)
+        batch = count > 1
+        self.entry_sid.ensure(self.n_entries, exact=batch)
+        self.entry_row.ensure(self.n_entries, exact=batch)
         entries = slice(self.n_entries - int(counts.sum()), self.n_entries)
         self.entry_sid.data[entries] = [sid for row_sids in sids for sid in row_sids]
         self.entry_row.data[entries] = np.repeat(np.arange(first, end, dtype=np.int32), counts)
@@ -510,7 +532,7 @@ class SellerIndex:
             self.compact()
 
     def compact(self) -> None:
-        """Fold the delta (sellers added or updated since fit) into the main CSC matrix and
+        """Fold the delta (sellers added or updated since fit) into the main postings and
         the skills added since into the inverted skill index.
 
         Matching cost grows with the delta (a row-wise product over all its rows, a scan of
@@ -521,38 +543,43 @@ class SellerIndex:
         """
         if self.delta_rows:
             n_terms = len(self.text.terms)
-            main = self.matrix
+            main = self.postings
             n_rows = self.n_rows  # delta rows are n_main .. n_rows-1 (rows are never reused)
-            dm = self.delta_matrix()
             local = np.asarray(self.delta_rows, np.int64) - self.n_main
-            dm_coo = dm.tocoo()
+            lengths = np.fromiter((len(v.ids) for v in self.delta_vectors), np.int64,
+                                  len(self.delta_vectors))
             delta = sp.csr_matrix(
-                (dm_coo.data, (local[dm_coo.row], dm_coo.col)),
-                shape=(n_rows - self.n_main, n_terms), dtype=np.float32,
+                (np.concatenate([v.tf for v in self.delta_vectors]).astype(np.int32),
+                 (np.repeat(local, lengths),
+                  np.concatenate([v.ids for v in self.delta_vectors]))),
+                shape=(n_rows - self.n_main, n_terms), dtype=np.int32,
             ).tocsc()
+            norms = np.ones(n_rows, np.float32)
+            norms[: self.n_main] = main.norms[: self.n_main]
+            norms[self.n_main + local] = [v.norm for v in self.delta_vectors]
             main_ptr = np.zeros(n_terms + 1, np.int64)
             main_ptr[: len(main.indptr)] = main.indptr
             main_ptr[len(main.indptr):] = main.indptr[-1]
             d_ptr = delta.indptr.astype(np.int64)
             indptr = main_ptr + d_ptr
             nnz = int(indptr[-1])
-            indices = np.empty(nnz, np.int32)
-            data = np.empty(nnz, np.float32)
+            rows = np.empty(nnz, np.int32)
+            tf = np.empty(nnz, np.int32)
             # Each column: its main entries, then its delta entries (rows above all main rows,
             # so rows stay sorted within the column).
             main_len = np.diff(main_ptr)
             d_len = np.diff(d_ptr)
             col_main = np.repeat(np.arange(n_terms), main_len)
             shift = indptr[:-1] - main_ptr[:-1]
-            dest_main = np.arange(len(main.indices), dtype=np.int64) + shift[col_main]
-            indices[dest_main] = main.indices
-            data[dest_main] = main.data
+            dest_main = np.arange(main.nnz, dtype=np.int64) + shift[col_main]
+            rows[dest_main] = main.rows()
+            tf[dest_main] = main.tf
             col_d = np.repeat(np.arange(n_terms), d_len)
             dest_d = (np.arange(len(delta.indices), dtype=np.int64) - d_ptr[:-1][col_d]
                       + indptr[:-1][col_d] + main_len[col_d])
-            indices[dest_d] = delta.indices.astype(np.int32) + self.n_main
-            data[dest_d] = delta.data
-            self.matrix = sp.csc_matrix((data, indices, indptr), shape=(n_rows, n_terms))
+            rows[dest_d] = delta.indices.astype(np.int32) + self.n_main
+            tf[dest_d] = delta.data
+            self.postings = TextPostings.build(indptr, rows, tf, norms, n_rows)
             self.n_main = n_rows
             self.delta_rows, self.delta_vectors, self._delta_csr = [], [], None
         if self.n_entries > self._inv_n or len(self._inv_ptr) <= len(self.skills):
@@ -578,9 +605,9 @@ class SellerIndex:
             n_terms = len(self.text.terms)
             if self.delta_vectors:
                 indptr = np.zeros(len(self.delta_vectors) + 1, np.int64)
-                np.cumsum([len(i) for i, _ in self.delta_vectors], out=indptr[1:])
-                indices = np.concatenate([i for i, _ in self.delta_vectors])
-                data = np.concatenate([w for _, w in self.delta_vectors])
+                np.cumsum([len(v.ids) for v in self.delta_vectors], out=indptr[1:])
+                indices = np.concatenate([v.ids for v in self.delta_vectors])
+                data = np.concatenate([v.weights for v in self.delta_vectors])
             else:
                 indptr, indices, data = np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(
                     0, np.float32)
@@ -622,8 +649,7 @@ class SellerIndex:
 
     def memory_bytes(self) -> int:
         """Bytes of the index's arrays (its Python dicts and lists are not counted)."""
-        m = self.matrix
-        total = m.data.nbytes + m.indices.nbytes + m.indptr.nbytes + self.cat_wins.nbytes
+        total = self.postings.nbytes + self.cat_wins.nbytes
         total += self._inv_order.nbytes + self._inv_ptr.nbytes + self.text.idf.nbytes
         total += self.row_of.base_ids.nbytes + self.row_of.base_rows.nbytes
         for lists in (self.role_rows.lists, self.orgs.rows):

@@ -30,19 +30,19 @@ from typing import Any
 
 import numpy as np
 import orjson
-import scipy.sparse as sp
 
 from .index import SellerIndex, TextModel
 from .orgs import OrgIndex
+from .postings import TextPostings
 from .rows import KeyedRows, RowLists, RowMap, RowNames
 from .skills import SkillVocab
 from .text import terms
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"MATCHIDX"
 _ALIGN = 64
 _SHAPING = ("index.py", "text.py", "tokenize.py", "skills.py", "orgs.py", "rows.py",
-            "snapshot.py")
+            "postings.py", "snapshot.py")
 # Rows (and skill entries, 8 a row) kept free after the last row: sellers added after the
 # snapshot is mapped land there, touching a few private pages, instead of each process
 # copying every per-row array into a bigger one of its own.
@@ -105,8 +105,9 @@ def to_arrays(index: SellerIndex, meta: dict[str, Any],
     arrays["entry_row"] = _padded(index.entry_row.data, n_entries, entry_capacity, 0)
     arrays["inv_order"] = index._inv_order
     arrays["inv_ptr"] = index._inv_ptr
-    m = index.matrix
-    arrays["m_data"], arrays["m_indices"], arrays["m_indptr"] = m.data, m.indices, m.indptr
+    p = index.postings
+    arrays["t_indptr"], arrays["t_lo"], arrays["t_tf"] = p.indptr, p.lo, p.tf
+    arrays["t_blocks"], arrays["t_norms"] = p.blocks, p.norms
     arrays["idf"] = index.text.idf
     arrays["rowmap_ids"], arrays["rowmap_rows"] = index.row_of.live_arrays()
     arrays["org_ptr"], arrays["org_rows"] = index.orgs.rows.arrays()
@@ -115,7 +116,8 @@ def to_arrays(index: SellerIndex, meta: dict[str, Any],
     doc = {
         "format": FORMAT,
         "fingerprint": FINGERPRINT,
-        "shape": list(m.shape),
+        "shape": list(p.shape),
+        "max_tf": p.max_tf,
         "n_rows": n,
         "n_main": index.n_main,
         "n_entries": n_entries,
@@ -276,14 +278,13 @@ def _build(a: dict[str, np.ndarray], doc: dict[str, Any]) -> SellerIndex:
     shape = tuple(doc["shape"])
     if len(text.terms) != shape[1] or len(text.idf) != shape[1] or len(vocab_list) != shape[1]:
         raise ValueError("vocabulary and matrix disagree")
-    if len(a["m_indptr"]) != shape[1] + 1 or int(a["m_indptr"][-1]) != len(a["m_indices"]):
-        raise ValueError("matrix pointers disagree with its entries")
-    # Built around the mapped arrays as they are: the checked constructor would copy them
-    # when it prefers other index types.
-    matrix = sp.csc_matrix(shape, dtype=np.float32)
-    matrix.data, matrix.indices, matrix.indptr = a["m_data"], a["m_indices"], a["m_indptr"]
-    matrix.has_sorted_indices = True
-    index = SellerIndex(text, matrix, 0)
+    # The mapped arrays as they are (no copy), checked: compiled loops read them unchecked.
+    postings = TextPostings(a["t_indptr"], a["t_lo"], a["t_tf"], a["t_blocks"], a["t_norms"],
+                            int(shape[0]), int(doc["max_tf"]))
+    if len(postings.indptr) != shape[1] + 1:
+        raise ValueError("postings and vocabulary disagree")
+    postings.check()
+    index = SellerIndex(text, postings, 0)
     index.n_main = int(doc["n_main"])
     index.n_rows = n
     for name in _ROW_ARRAYS:

@@ -303,7 +303,7 @@ def test_rules_reject_non_objects() -> None:
 
 def test_corpus_tokenizer_matches_the_query_tokenizer() -> None:
     docs = ["Hello WP1448 c++ and C# node.js user-centred café 3D x", "", "++ +a #b a+b 12 7",
-            "Ünïcödé ÀB mixed123abc 2016-17", "tab\tnew\nline\x00nul"]
+            "Ünïcödé ÀB mixed123abc 2016-17", "tab\tnew\nline\x00nul", "a1" * 5000]
     raws, ids, doc = tokenize_docs(docs)
     got = [[raws[i] for i, d in zip(ids, doc, strict=True) if d == k] for k in range(len(docs))]
     assert got == [TOKEN_RE.findall(d.lower()) for d in docs]
@@ -311,8 +311,8 @@ def test_corpus_tokenizer_matches_the_query_tokenizer() -> None:
 
 
 def test_corpus_tokenizer_on_long_and_look_alike_tokens() -> None:
-    # Keys are a token's first 16 bytes; longer tokens, 8/16-byte boundaries and words sharing
-    # long prefixes must still come out as themselves, in many chunks and documents.
+    # Tokens are hashed and then compared byte for byte: long tokens, 8/16-byte boundaries and
+    # words sharing long prefixes must still come out as themselves, in many chunks and documents.
     words = ["manage", "manager", "management", "managements", "telecommunication",
              "telecommunications", "abcdefgh", "abcdefghi", "abcdefghijklmnop",
              "abcdefghijklmnopq", "x" * 40, "x" * 41, "ab12cd34", "Zz9", "a+b#c"]
@@ -348,7 +348,8 @@ def test_fit_text_is_scikit_learns_sublinear_tfidf() -> None:
 
     docs = [seller_text(s) for s in generate_sellers(300, seed=3)]
     docs += ["", "the and of", "Python python PYTHON c++ c# 2024 developers' developer"]
-    model, matrix = fit_text(docs)
+    model, postings = fit_text(docs)
+    matrix = postings.to_csc(model.idf)
     ref = TfidfVectorizer(analyzer=terms, sublinear_tf=True, smooth_idf=True)
     expected = ref.fit_transform(docs).toarray()
     assert set(model.vocab) == set(ref.vocabulary_)

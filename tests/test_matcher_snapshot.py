@@ -79,7 +79,7 @@ def test_a_mapped_snapshot_matches_as_the_fitted_index(tmp_path: Path) -> None:
     assert _ranked(loaded) == _ranked(fitted)
     assert any(r for r in _ranked(loaded)), "the briefs must match someone"
     # The big arrays are views of the file mapping, not copies in this process's heap.
-    for arr in (index.matrix.data, index.matrix.indices, index.ids.data, index.alive.data,
+    for arr in (index.postings.lo, index.postings.tf, index.ids.data, index.alive.data,
                 index.entry_sid.data, index.row_of.base_ids, index.row_orgs.refs):
         assert not arr.flags.owndata
     assert len(loaded) == len(fitted) == 400
@@ -138,8 +138,8 @@ def test_the_text_fitted_in_a_second_process_gives_the_same_index(
     forked: list[int] = []
     start = matcher_index._TextFitProcess.start
 
-    def spy(docs: list[str]) -> Any:
-        job = start(docs)
+    def spy(sellers: list[Seller]) -> Any:
+        job = start(sellers)
         forked.append(job.pid if job is not None else 0)
         return job
 
@@ -147,8 +147,10 @@ def test_the_text_fitted_in_a_second_process_gives_the_same_index(
     parallel = Matcher().fit(sellers)
     assert forked and forked[0] > 0
     assert _ranked(parallel) == _ranked(serial)
-    a, b = parallel.index_.matrix, serial.index_.matrix
-    assert (a != b).nnz == 0 and parallel.index_.text.terms == serial.index_.text.terms
+    a, b = parallel.index_.postings, serial.index_.postings
+    for name in ("indptr", "lo", "tf", "blocks", "norms"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert parallel.index_.text.terms == serial.index_.text.terms
 
 
 def test_row_map_behaves_as_a_dict() -> None:

@@ -170,7 +170,7 @@ async def test_processes_of_a_host_share_one_mapped_index(clean_db, pool: asyncp
         assert second.source == "snapshot" and second.refits == 0
 
         async def mapped(live: LiveMatcher) -> bool:
-            return live.source == "snapshot" and not live.matcher.index_.matrix.data.flags.owndata
+            return live.source == "snapshot" and not live.matcher.index_.postings.lo.flags.owndata
 
         await wait_for(lambda: mapped(first), within=3.0)  # its own fit, mapped once written
         adopted = second.adopted
