@@ -159,16 +159,13 @@ class Matcher:
             score[skill_rows] += (w_skills * skill_vals).astype(np.float32)
         if q.rules.require_evidence:
             # Before the pool is chosen, so the top_k stays exact: sellers without evidence
-            # of the work fall below every real score, like a failed hard filter.
+            # of the work are left out like those failing a hard filter.
             evidence = _evidence(index, q, pieces, skill_rows, skill_vals)
-            # (A dense add: a masked += over most rows costs twice as much, same values.)
-            score += np.where(evidence, np.float32(0.0), FILTERED)
             passed = passed & evidence  # a new array: the cached mask stays as it is
-        # Float32 sums pick a pool a little larger than top_k; the pool is then scored exactly
-        # (float64, as before) and sorted.
+        # Float32 sums pick a pool a little larger than top_k among the rows that passed; the
+        # pool is then scored exactly (float64, as before) and sorted.
         # (With every row tied with the pool's lowest, so ties resolve by id, not by chance.)
-        pool = _pool(score, min(index.n_rows, top_k + POOL_MARGIN))
-        pool = pool[passed[pool]]
+        pool = _pool(score, passed, top_k + POOL_MARGIN)
         skill = np.zeros(len(pool))
         stage1 = score[pool]
         if len(skill_rows):
@@ -528,15 +525,14 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
     return out
 
 
-def _filters(index: SellerIndex, q: Query, with_rate: bool = True,
-             ) -> tuple[tuple[Any, ...], np.ndarray]:
+def _filters(index: SellerIndex, q: Query) -> tuple[tuple[Any, ...], np.ndarray]:
     """Rows passing the hard filters (cached per category, location and day-rate cap)."""
     rules = q.rules
     n = index.n_rows
     cat_code, loc_code, _ = _codes(index, q)
     key = ("filters", rules.require_active, rules.require_category and q.category,
            rules.require_location and loc_code,
-           with_rate and rules.require_day_rate and q.brief.max_day_rate)
+           rules.require_day_rate and q.brief.max_day_rate)
 
     def build() -> np.ndarray:
         passed = index.alive.data[:n].copy()
@@ -553,7 +549,7 @@ def _filters(index: SellerIndex, q: Query, with_rate: bool = True,
             bit = np.uint64(1 << loc_code) if loc_code >= 0 else np.uint64(0)
             serves = (loc_mask & (bit | _ANYWHERE_LOC | _UNTRACKED_LOC)) != 0
             passed &= serves | ~index.has_locations.data[:n]
-        if with_rate and rules.require_day_rate and q.brief.max_day_rate:
+        if rules.require_day_rate and q.brief.max_day_rate:
             rate = index.day_rate.data[:n]
             passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
         return passed
@@ -562,47 +558,31 @@ def _filters(index: SellerIndex, q: Query, with_rate: bool = True,
 
 
 DENSE = ("category", "location", "wins", "recency", "sme")
-FILTERED = np.float32(-4.0)  # added to rows failing a hard filter: below any real score
 POOL_MARGIN = 16  # float32 pool beyond top_k, re-scored exactly in float64
 
 
 def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Score without skills for all rows (rows failing the hard filters pushed below 0, a new
-    array the caller may change), the hard-filter mask, and the pieces (for signals)."""
+    """Score without skills for all rows (a new array the caller may change), the mask of rows
+    that pass the hard filters (the pool is chosen among them), and the pieces (for signals)."""
     cat_key, loc_key, _ = _codes(index, q)
-    fkey, passed = _filters(index, q)
-    cap = q.brief.max_day_rate if q.rules.require_day_rate and q.brief.max_day_rate else None
-    # The prior carries the other filters; the day-rate cap (a different number in most
-    # briefs) is applied below from the rates sorted once, so priors are shared across caps.
-    fkey_no_rate, passed_no_rate = _filters(index, q, with_rate=False) if cap else (fkey, passed)
+    _, passed = _filters(index, q)
     static = tuple(s for s in DENSE if s != "recency" and w[s])
 
     def prior() -> np.ndarray:
-        """The weighted date-independent dense signals plus the filter penalty."""
+        """The weighted date-independent dense signals."""
         total = np.zeros(index.n_rows, np.float32)
         dense = _dense_rows(index, q, slice(None), static) if static else {}
         for name in static:
             total += np.float32(w[name]) * dense[name]
-        total[~passed_no_rate] += FILTERED
         return total
 
     wkey = tuple(round(w[s], 9) for s in static)
-    base = _cached(index, ("prior", wkey, cat_key, loc_key, fkey_no_rate), prior)
+    base = _cached(index, ("prior", wkey, cat_key, loc_key), prior)
     if w["recency"]:
         score = base + np.float32(w["recency"]) * _recency_all(index, q)
     else:
         score = base.copy()
-    if cap is not None:
-        def by_rate() -> tuple[np.ndarray, np.ndarray]:
-            rates = index.day_rate.data[: index.n_rows]
-            order = np.argsort(rates)  # NaN (no rate: passes) sorts last
-            return order, rates[order]
-
-        order, sorted_rates = _cached(index, ("rates",), by_rate)
-        over = order[np.searchsorted(sorted_rates, cap, side="right"):]
-        over = over[~np.isnan(sorted_rates[len(sorted_rates) - len(over):])]
-        score[over] += FILTERED
     text, postings = text_scores(index, q.term_ids, q.term_weights)
     if w["text"]:
         score += np.float32(w["text"]) * text
@@ -648,24 +628,24 @@ def skill_scores(index: SellerIndex, scorer: SkillScorer) -> tuple[np.ndarray, n
     return rows[starts].astype(np.int64), best @ scorer.crit_weights()
 
 
-def _pool(score: np.ndarray, k: int) -> np.ndarray:
-    """Rows (ascending) whose score is at least the k-th largest: the top k and its ties.
+def _pool(score: np.ndarray, passed: np.ndarray, k: int) -> np.ndarray:
+    """Rows (ascending) that passed whose score is at least the k-th largest of theirs: the
+    top k and its ties. Chosen among the passed rows only, so k rows come back whenever k
+    passed, however high a filtered row's score.
 
     The k-th largest of a strided sample is a lower bound of the k-th largest of all, so one
     comparison pass leaves a few hundred candidates to partition instead of every row.
     """
-    n = len(score)
-    if k >= n:
-        return np.arange(n)
-    cand: np.ndarray | None = None
-    step = n // (32 * k)
+    rows = np.flatnonzero(passed)
+    if k >= len(rows):
+        return rows
+    values = score[rows]
+    step = len(rows) // (32 * k)
     if step >= 4:
-        sample = score[::step]
+        sample = values[::step]
         if len(sample) > k:
             low = np.partition(sample, len(sample) - k)[len(sample) - k]
-            cand = np.flatnonzero(score >= low)
-    if cand is None:
-        cand = np.arange(n)
-    values = score[cand]
+            keep = np.flatnonzero(values >= low)
+            rows, values = rows[keep], values[keep]
     kth = np.partition(values, len(values) - k)[len(values) - k]
-    return cand[values >= kth]
+    return rows[values >= kth]

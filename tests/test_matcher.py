@@ -142,6 +142,25 @@ def test_hard_filters_exclude() -> None:
     assert sorted(x.seller_id for x in lax.match(brief)) == [1, 3, 4, 5, 6, 7]
 
 
+def test_top_k_is_exact_when_filtered_sellers_match_far_better() -> None:
+    """The pool is chosen among the sellers that pass the filters: many better-matching
+    sellers outside the brief's location must not crowd out the few that serve it."""
+    text = "kubernetes cloud hosting platform migration"
+    wins = [CaseStudy("Kubernetes hosting", text, organisation="HMRC", category="cloud",
+                      won_at=date(2026, 1, day)) for day in range(1, 9)]
+    far = [Seller(100 + i, f"Far {i}", text, locations=["Scotland"], categories=["cloud"],
+                  skills=["kubernetes", "cloud hosting"], case_studies=wins)
+           for i in range(40)]
+    near = [Seller(i, f"Near {i}", "some kubernetes work among many other things: catering, "
+                   "payroll, translation, printing, removals, cleaning", locations=["Wales"])
+            for i in (1, 2, 3)]
+    m = Matcher(Rules.from_dict({"require_location": True})).fit(far + near)
+    brief = Brief(1, "Kubernetes cloud hosting", text, organisation="HMRC", location="Wales",
+                  essential_skills=["kubernetes", "cloud hosting"],
+                  published_at=datetime(2026, 2, 1, tzinfo=UTC))
+    assert sorted(x.seller_id for x in m.match(brief, top_k=3)) == [1, 2, 3]
+
+
 def test_category_filter_past_the_tracked_categories() -> None:
     """A market with more categories than the index tracks by bit (CPV codes, say): a brief in
     an untracked category keeps the sellers who declared it and drops those who declared only
