@@ -525,7 +525,7 @@ def _sparse_signals(index: SellerIndex, q: Query) -> dict[str, tuple[np.ndarray,
     return out
 
 
-def _filters(index: SellerIndex, q: Query) -> tuple[tuple[Any, ...], np.ndarray]:
+def _filters(index: SellerIndex, q: Query) -> np.ndarray:
     """Rows passing the hard filters (cached per category, location and day-rate cap)."""
     rules = q.rules
     n = index.n_rows
@@ -554,7 +554,8 @@ def _filters(index: SellerIndex, q: Query) -> tuple[tuple[Any, ...], np.ndarray]
             passed &= np.isnan(rate) | (rate <= q.brief.max_day_rate)
         return passed
 
-    return key, _cached(index, key, build, kind="small")  # booleans: 100 KB at 100k
+    mask: np.ndarray = _cached(index, key, build, kind="small")  # booleans: 100 KB at 100k
+    return mask
 
 
 DENSE = ("category", "location", "wins", "recency", "sme")
@@ -566,7 +567,7 @@ def _stage_one(index: SellerIndex, q: Query, w: dict[str, float],
     """Score without skills for all rows (a new array the caller may change), the mask of rows
     that pass the hard filters (the pool is chosen among them), and the pieces (for signals)."""
     cat_key, loc_key, _ = _codes(index, q)
-    _, passed = _filters(index, q)
+    passed = _filters(index, q)
     static = tuple(s for s in DENSE if s != "recency" and w[s])
 
     def prior() -> np.ndarray:
