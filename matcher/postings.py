@@ -161,17 +161,15 @@ class TextPostings:
         np.cumsum(blocks, axis=1, out=blocks)
         max_tf = int(tf.max()) if len(tf) else 1
         tf_type = np.uint8 if max_tf <= 255 else np.uint16 if max_tf <= 65535 else np.uint32
-        # Norms (1.0 past the last row) for whole blocks: a posting can never read past them.
-        padded = np.ones(n_blocks << BLOCK_BITS, np.float32)
-        padded[:n_rows] = norms[:n_rows]
-        return cls(indptr, rows.astype(np.uint16), tf.astype(tf_type), blocks, padded, n_rows,
-                   max_tf)
+        return cls.from_parts(indptr, rows.astype(np.uint16), tf.astype(tf_type), blocks, norms,
+                              n_rows, max_tf)
 
     @classmethod
     def from_parts(cls, indptr: np.ndarray, lo: np.ndarray, tf: np.ndarray, blocks: np.ndarray,
                    norms: np.ndarray, n_rows: int, max_tf: int) -> TextPostings:
         """From arrays already in their compact form (`fit_text`: no copies)."""
         n_blocks = blocks.shape[1] - 1
+        # Norms (1.0 past the last row) for whole blocks: a posting can never read past them.
         padded = np.ones(n_blocks << BLOCK_BITS, np.float32)
         padded[:n_rows] = norms[:n_rows]
         return cls(np.ascontiguousarray(indptr, np.int64), lo, tf, blocks, padded, n_rows,
