@@ -24,8 +24,8 @@ port and deals each new connection to the next child in turn (`ConnectionDealer`
   running after `STOP_TIMEOUT` is killed. A child also gets SIGTERM when the parent dies (Linux
   PR_SET_PDEATHSIG), so none is left behind.
 - Memory: the children map the one index snapshot in DATA_DIR (live/index.py), so the index
-  is in memory once (about 1.4 GB at 1,000,000 sellers); each child adds its own Python heap
-  (about 400 MB at that size) and up to 11 database connections.
+  is in memory once (about 650 MB at 1,000,000 sellers); each child adds its own Python heap
+  (about 320 MB at that size) and up to 11 database connections.
 """
 
 from __future__ import annotations
